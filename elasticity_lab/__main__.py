@@ -1,0 +1,3 @@
+from elasticity_lab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""What every chapter calls once, in the cell after its parameters cell."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+
+import numpy as np
+
+from elasticity_lab.config import resolve_scale
+
+
+def in_colab() -> bool:
+    """True inside Google Colab, where plotly needs its own renderer and the package its install cell."""
+    return importlib.util.find_spec("google.colab") is not None
+
+
+def setup(scale: str | None = None, seed: int = 0, *, quiet: bool = False) -> str:
+    """Resolve the chapter's scale (``$ELASTICITY_SCALE`` wins), seed numpy/random/torch, and make
+    plotly figures render both in live notebooks and in the static book. Returns the scale."""
+    from elasticity_lab.plots import use_book_renderer
+
+    scale = resolve_scale(scale)
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency, but chapter 1 does not need it
+        pass
+    if not in_colab():
+        use_book_renderer()
+    if not quiet:
+        print(f"scale = {scale!r}, seed = {seed}")
+    return scale
