@@ -1,0 +1,376 @@
+"""Theorem 4.2 (elasticity) on an exact model, and the series-spring picture computed from it.
+
+Setting. Three data sets are distributions over the ``M = V^d`` leaves of a pruned token tree (every
+response has ``d`` tokens from a vocabulary of ``V``; leaves in lexicographic order): pre-training
+``P_p``, alignment ``P_a`` and perturbation ``P_t``, of sizes ``|D_p| = k·|D_a|``, ``|D_a|`` and
+``|D_t| = l·|D_a|``. Only the ratios matter, so ``|D_a| = 1`` throughout.
+
+The model. A model that can represent the tree to depth ``d`` and is trained to the optimum on the
+union codes it with the size-weighted mixture ``q = (k P_p + P_a + l P_t) / (k + 1 + l)`` (the joint
+weights of the paper). A shallower model of depth ``d' < d`` sees only the top ``d'`` levels: it
+learns the mixture of the depth-``d'`` prefix marginals and spreads each prefix's mass uniformly over
+the tokens below it (it cannot tell them apart).
+
+Rates. The compression rate of ``D_i`` is its ideal code length under the model per token,
+``γ_i = H(P_i, q)/d`` (bits); the normalized rate subtracts the uniform code's ``log2 M / d``, so it
+is the paper's ``γ - log M`` with both terms per token. Constants do not change derivatives in ``l``.
+
+Why the slope ratio is exactly ``k`` at ``l = 0``: the optimum of the total code length
+``Σ_i w_i H(P_i, q)`` satisfies ``Σ_i w_i ∂H(P_i, q)/∂q = 0`` for every ``l`` (first-order condition),
+so along the path of optima ``k·dγ_p/dl + dγ_a/dl + l·dγ_t/dl = 0``. At ``l = 0`` the last term
+vanishes and ``-(dγ_a/dl)/(dγ_p/dl) = k`` exactly; at ``l > 0`` it bends by ``l·dγ_t/dl`` (see
+:func:`force_balance`). Since ``H(P_i, q) = H(P_i) + KL(P_i‖q)`` the same holds for the KL slopes.
+Nothing here needs the Pareto assumption; it holds for any model trained exactly to its optimum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from elasticity_lab.config import check_choice, check_positive
+
+NAMES: tuple[str, str, str] = ("p", "a", "t")
+"""Pre-training, alignment, perturbation."""
+
+SUPPORTS: tuple[str, ...] = ("overlap", "disjoint")
+KL_DIRECTIONS: tuple[str, ...] = ("data||model", "model||data")
+
+__all__ = [
+    "LeafModel",
+    "random_leaf_distributions",
+    "check_distribution",
+    "mixture",
+    "normalized_rates",
+    "rate_derivatives",
+    "slope_ratio",
+    "force_balance",
+    "kl_bits",
+    "kl_divergences",
+    "kl_derivatives",
+    "spring_state",
+    "slope_ratio_vs_k",
+    "loglog_slope",
+    "theorem_summary",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------------------------
+
+
+def check_distribution(name: str, p: Sequence[float] | np.ndarray, *, atol: float = 1e-8) -> np.ndarray:
+    """Return ``p`` as a float array if it is a probability vector; otherwise raise a ValueError naming it."""
+    arr = np.asarray(p, dtype=float)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D probability vector; got shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} has negative or non-finite entries (min {float(np.nanmin(arr))!r}).")
+    total = float(arr.sum())
+    if abs(total - 1.0) > atol:
+        raise ValueError(f"{name} sums to {total!r}, not 1; a distribution must sum to 1.")
+    return arr
+
+
+def _check_kl(k: float, l: float) -> None:
+    check_positive("k", k)
+    check_positive("l", l, allow_zero=True)
+    if not (math.isfinite(k) and math.isfinite(l)):
+        raise ValueError(f"k={k!r} and l={l!r} must be finite.")
+
+
+def _check_depth(name: str, depth: int, *, upper: int | None = None) -> int:
+    if isinstance(depth, bool) or int(depth) != depth:
+        raise ValueError(f"{name}={depth!r} is not allowed; it must be an integer >= 1.")
+    if depth < 1 or (upper is not None and depth > upper):
+        bound = f"in 1..{upper}" if upper is not None else ">= 1"
+        raise ValueError(f"{name}={depth!r} is not allowed; it must be {bound}.")
+    return int(depth)
+
+
+# ----------------------------------------------------------------------------------------------
+# The three distributions
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeafModel:
+    """``P_p``, ``P_a``, ``P_t`` over the ``vocab_size**depth`` leaves of a full pruned tree."""
+
+    p: np.ndarray
+    a: np.ndarray
+    t: np.ndarray
+    vocab_size: int = 2
+    depth: int = 8
+
+    def __post_init__(self) -> None:
+        _check_depth("depth", self.depth)
+        check_positive("vocab_size", self.vocab_size)
+        m = self.vocab_size**self.depth
+        for name in NAMES:
+            arr = check_distribution(f"P_{name}", getattr(self, name))
+            if arr.size != m:
+                raise ValueError(f"P_{name} has {arr.size} leaves; vocab_size**depth = {m}.")
+            object.__setattr__(self, name, arr)
+
+    @property
+    def n_leaves(self) -> int:
+        return int(self.vocab_size**self.depth)
+
+    def dist(self, name: str) -> np.ndarray:
+        return getattr(self, check_choice("name", name, NAMES))
+
+    def marginal(self, name: str, model_depth: int) -> np.ndarray:
+        """The distribution of the first ``model_depth`` tokens (the top levels a shallow model sees)."""
+        d = _check_depth("model_depth", model_depth, upper=self.depth)
+        p = self.dist(name)
+        return p.reshape(self.vocab_size**d, -1).sum(axis=1)
+
+
+def _pareto_masses(rng: np.random.Generator, m: int, alpha: float) -> np.ndarray:
+    x = rng.pareto(alpha, size=m) + 1.0
+    return x / x.sum()
+
+
+def random_leaf_distributions(
+    depth: int = 8,
+    *,
+    vocab_size: int = 2,
+    seed: int = 0,
+    alpha: float = 1.5,
+    supports: str = "overlap",
+) -> LeafModel:
+    """Three independent leaf distributions whose masses follow a Pareto law (the paper's assumption
+    A.7), each randomly permuted over the leaves.
+
+    ``supports="disjoint"`` puts ``P_a`` and ``P_t`` on disjoint halves of the leaves (a perturbation
+    that shares no response with the alignment data); ``P_p`` always covers every leaf, as a
+    pre-training corpus does.
+    """
+    _check_depth("depth", depth)
+    check_positive("alpha", alpha)
+    check_choice("supports", supports, SUPPORTS)
+    m = int(vocab_size) ** int(depth)
+    if m > 2**22:
+        raise ValueError(f"vocab_size**depth = {m} leaves is too many for the exact model (max 2**22).")
+    rng = np.random.default_rng(seed)
+    p = _pareto_masses(rng, m, alpha)[rng.permutation(m)]
+    if supports == "overlap":
+        a = _pareto_masses(rng, m, alpha)[rng.permutation(m)]
+        t = _pareto_masses(rng, m, alpha)[rng.permutation(m)]
+    else:
+        if m < 2:
+            raise ValueError("supports='disjoint' needs at least 2 leaves.")
+        perm = rng.permutation(m)
+        half = m // 2
+        a, t = np.zeros(m), np.zeros(m)
+        a[perm[:half]] = _pareto_masses(rng, half, alpha)
+        t[perm[half:]] = _pareto_masses(rng, m - half, alpha)
+    return LeafModel(p=p, a=a, t=t, vocab_size=int(vocab_size), depth=int(depth))
+
+
+# ----------------------------------------------------------------------------------------------
+# Rates and their derivatives
+# ----------------------------------------------------------------------------------------------
+
+
+def _parts(model: LeafModel, model_depth: int | None) -> tuple[dict[str, np.ndarray], int]:
+    d = model.depth if model_depth is None else _check_depth("model_depth", model_depth, upper=model.depth)
+    return {n: model.marginal(n, d) for n in NAMES}, d
+
+
+def mixture(model: LeafModel, k: float, l: float, model_depth: int | None = None) -> np.ndarray:
+    """The optimal model on the union: ``(k P_p + P_a + l P_t)/(k+1+l)`` over the depth-``d'`` prefixes."""
+    _check_kl(k, l)
+    parts, _ = _parts(model, model_depth)
+    return (k * parts["p"] + parts["a"] + l * parts["t"]) / (k + 1.0 + l)
+
+
+def _xent_bits(p: np.ndarray, q: np.ndarray) -> float:
+    mask = p > 0
+    return float(-(p[mask] * np.log2(q[mask])).sum())
+
+
+def normalized_rates(model: LeafModel, k: float, l: float, model_depth: int | None = None) -> dict[str, float]:
+    """γ^{D_i/D} for i in p, a, t: bits per token above (below, if negative) the uniform code.
+
+    For a shallow model the ``d - d'`` unseen tokens cost ``log2 V`` each, exactly what the uniform
+    code pays, so they cancel in the normalized rate: ``γ_i = (H(P_i', q') - d' log2 V) / d``.
+    """
+    parts, d = _parts(model, model_depth)
+    q = mixture(model, k, l, d)
+    base = d * math.log2(model.vocab_size)
+    return {n: (_xent_bits(parts[n], q) - base) / model.depth for n in NAMES}
+
+
+def rate_derivatives(model: LeafModel, k: float, l: float, model_depth: int | None = None) -> dict[str, float]:
+    """dγ_i/dl, analytically: with W = k+1+l, dq/dl = (P_t - q)/W, so
+
+    dγ_i/dl = -(1 / (d ln 2 · W)) · (Σ_x P_i(x) P_t(x) / q(x) - 1).
+    """
+    parts, d = _parts(model, model_depth)
+    q = mixture(model, k, l, d)
+    w = k + 1.0 + l
+    pt_over_q = np.divide(parts["t"], q, out=np.zeros_like(q), where=q > 0)
+    return {n: -(float(np.dot(parts[n], pt_over_q)) - 1.0) / (model.depth * math.log(2) * w) for n in NAMES}
+
+
+def slope_ratio(model: LeafModel, k: float, l: float, model_depth: int | None = None) -> float:
+    """-(dγ_a/dl)/(dγ_p/dl): how many times faster the alignment rate moves than the pre-training rate."""
+    der = rate_derivatives(model, k, l, model_depth)
+    return -der["a"] / der["p"] if der["p"] != 0 else math.copysign(math.inf, -der["a"])
+
+
+def force_balance(model: LeafModel, k: float, l: float, model_depth: int | None = None) -> dict[str, float]:
+    """The three size-weighted slopes ``k·dγ_p/dl``, ``dγ_a/dl``, ``l·dγ_t/dl`` and their sum.
+
+    The sum is 0 up to rounding for every ``l`` (first-order optimality). Hence
+    ``slope_ratio = k + l·(dγ_t/dl)/(dγ_p/dl)``: exactly ``k`` at ``l=0``, bent by the third term after.
+    """
+    der = rate_derivatives(model, k, l, model_depth)
+    terms = {"p": k * der["p"], "a": der["a"], "t": l * der["t"]}
+    scale = max(abs(v) for v in terms.values()) or 1.0
+    return {**terms, "sum": sum(terms.values()), "relative_residual": abs(sum(terms.values())) / scale}
+
+
+def slope_ratio_vs_k(model: LeafModel, ks: Sequence[float] | np.ndarray, l: float,
+                     model_depth: int | None = None) -> np.ndarray:
+    """The slope ratio at each ``k`` (same ``l``), for the log-log plot of ratio against ``k``."""
+    return np.array([slope_ratio(model, float(k), l, model_depth) for k in ks])
+
+
+def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and intercept of log10 y against log10 x (the exponent of a power law)."""
+    lx, ly = np.log10(np.asarray(x, dtype=float)), np.log10(np.abs(np.asarray(y, dtype=float)))
+    slope, intercept = np.polyfit(lx, ly, 1)
+    return float(slope), float(intercept)
+
+
+# ----------------------------------------------------------------------------------------------
+# KL divergences and the springs
+# ----------------------------------------------------------------------------------------------
+
+
+def kl_bits(p: np.ndarray, q: np.ndarray) -> float:
+    """KL(p‖q) in bits; inf where q misses some of p's mass."""
+    mask = p > 0
+    if np.any(q[mask] <= 0):
+        return math.inf
+    return float((p[mask] * np.log2(p[mask] / q[mask])).sum())
+
+
+def kl_divergences(model: LeafModel, k: float, l: float, model_depth: int | None = None,
+                   direction: str = "data||model") -> dict[str, float]:
+    """KL between the trained model and each data set, per token (bits / d).
+
+    ``"data||model"`` is KL(P_{D_i}‖P_θ) = H(P_i, q) - H(P_i): what the compression rate measures and
+    what the first-order condition balances. ``"model||data"`` is KL(P_θ‖P_{D_i}), the order the paper
+    writes; it is infinite when a data set misses some of the model's support (disjoint supports).
+    """
+    check_choice("direction", direction, KL_DIRECTIONS)
+    parts, d = _parts(model, model_depth)
+    q = mixture(model, k, l, d)
+    if direction == "data||model":
+        return {n: kl_bits(parts[n], q) / model.depth for n in NAMES}
+    return {n: kl_bits(q, parts[n]) / model.depth for n in NAMES}
+
+
+def kl_derivatives(model: LeafModel, k: float, l: float, model_depth: int | None = None,
+                   direction: str = "data||model") -> dict[str, float]:
+    """d KL_i / dl per token. For ``data||model`` it equals dγ_i/dl (the entropy of P_i is constant).
+    For ``model||data``: d KL(q‖P_i)/dl = Σ (dq/dl) log2(q/P_i)."""
+    check_choice("direction", direction, KL_DIRECTIONS)
+    if direction == "data||model":
+        return rate_derivatives(model, k, l, model_depth)
+    parts, d = _parts(model, model_depth)
+    q = mixture(model, k, l, d)
+    dq = (parts["t"] - q) / (k + 1.0 + l)
+    out = {}
+    for n in NAMES:
+        pi = parts[n]
+        if np.any(pi[q > 0] <= 0):
+            out[n] = math.nan
+        else:
+            out[n] = float(np.dot(dq, np.log2(q / pi))) / model.depth
+    return out
+
+
+def spring_state(model: LeafModel, n_p: float, n_a: float, n_t: float, model_depth: int | None = None,
+                 direction: str = "data||model") -> dict[str, dict[str, float]]:
+    """The series-spring reading of a perturbation of size ``n_t`` applied to a model trained on
+    ``n_p`` pre-training and ``n_a`` alignment examples.
+
+    Stiffness = |D_i|, deformation = ΔKL_i (KL after the perturbation minus before, per token),
+    force = stiffness · deformation. Hooke's picture predicts the pre-training and alignment forces
+    to be equal in size; here they are computed, and the first-order condition makes them equal and
+    opposite up to O(n_t²) (the perturbation's own term), in the ``data||model`` direction.
+    """
+    check_positive("n_p", n_p)
+    check_positive("n_a", n_a)
+    check_positive("n_t", n_t, allow_zero=True)
+    k, l = n_p / n_a, n_t / n_a
+    before = kl_divergences(model, k, 0.0, model_depth, direction)
+    after = kl_divergences(model, k, l, model_depth, direction)
+    sizes = {"p": float(n_p), "a": float(n_a), "t": float(n_t)}
+    deform = {n: after[n] - before[n] for n in NAMES}
+    force = {n: sizes[n] * deform[n] for n in NAMES}
+    return {"stiffness": sizes, "kl_before": before, "kl_after": after, "deformation": deform, "force": force}
+
+
+# ----------------------------------------------------------------------------------------------
+# One call for the command line
+# ----------------------------------------------------------------------------------------------
+
+
+def theorem_summary(k: float, l: float, depth: int, seed: int = 0, *, vocab_size: int = 2,
+                    model_depth: int | None = None, alpha: float = 1.5, supports: str = "overlap") -> dict:
+    """Everything needed to check Theorem 4.2 at one (k, l, depth) on seeded Pareto leaf distributions.
+
+    ``slope_ratio`` is the ratio of compression-rate slopes, ``kl_slope_ratio`` the ratio of KL(data‖model)
+    slopes (identical by construction), ``kl_slope_ratio_model_data`` the ratio in the paper's KL order,
+    and ``force_balance_residual`` the first-order condition k·dγ_p + dγ_a + l·dγ_t (≈ 0).
+    """
+    _check_kl(k, l)
+    _check_depth("depth", depth)
+    if vocab_size**depth > 2**22:
+        raise ValueError(f"depth={depth} gives vocab_size**depth = {vocab_size**depth} leaves; the exact model "
+                         f"allows at most 2**22 (depth <= {int(22 // math.log2(vocab_size))} for vocab_size={vocab_size}).")
+    model = random_leaf_distributions(depth, vocab_size=vocab_size, seed=seed, alpha=alpha, supports=supports)
+    md = depth if model_depth is None else _check_depth("model_depth", model_depth, upper=depth)
+    rates = normalized_rates(model, k, l, md)
+    der = rate_derivatives(model, k, l, md)
+    kl_md = kl_derivatives(model, k, l, md, "model||data")
+    balance = force_balance(model, k, l, md)
+    ratio = slope_ratio(model, k, l, md)
+    n_a = 1.0
+    spring = spring_state(model, k * n_a, n_a, l * n_a, md)
+    return {
+        "k": float(k),
+        "l": float(l),
+        "depth": int(depth),
+        "model_depth": int(md),
+        "seed": int(seed),
+        "vocab_size": int(vocab_size),
+        "n_leaves": model.n_leaves,
+        "alpha": float(alpha),
+        "supports": supports,
+        "gamma_p": rates["p"],
+        "gamma_a": rates["a"],
+        "gamma_t": rates["t"],
+        "dgamma_p_dl": der["p"],
+        "dgamma_a_dl": der["a"],
+        "dgamma_t_dl": der["t"],
+        "slope_ratio": ratio,
+        "slope_ratio_over_k": ratio / k,
+        "slope_ratio_at_l0": slope_ratio(model, k, 0.0, md),
+        "kl_slope_ratio": ratio,
+        "kl_slope_ratio_model_data": (-kl_md["a"] / kl_md["p"]) if kl_md["p"] else math.nan,
+        "force_balance_residual": balance["sum"],
+        "spring_force_p": spring["force"]["p"],
+        "spring_force_a": spring["force"]["a"],
+        "spring_force_t": spring["force"]["t"],
+    }
