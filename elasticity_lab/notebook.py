@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
+import sys
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from elasticity_lab.config import resolve_scale
 
 def in_colab() -> bool:
     """True inside Google Colab, where plotly needs its own renderer and the package its install cell."""
-    return importlib.util.find_spec("google.colab") is not None
+    return "google.colab" in sys.modules
 
 
 def setup(scale: str | None = None, seed: int = 0, *, quiet: bool = False) -> str:

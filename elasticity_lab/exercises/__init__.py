@@ -28,6 +28,9 @@ class ExerciseResult(str):
     def attempted(self) -> bool:
         return not self.startswith("⏳")
 
+    def _ipython_display_(self) -> None:
+        """Already printed by the check: show nothing more as the cell's result."""
+
 
 def run_check(name: str, fn: Callable[..., Any], cases: Callable[[Callable[..., Any]], None]) -> ExerciseResult:
     """Run ``cases(fn)``, which raises AssertionError with a helpful message on a wrong answer.

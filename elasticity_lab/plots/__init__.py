@@ -8,6 +8,8 @@ file. JupyterLab and VS Code pick the plotly MIME type, the book picks the HTML.
 
 from __future__ import annotations
 
+import json
+
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io._base_renderers import MimetypeRenderer
@@ -28,8 +30,9 @@ class _BookRenderer(MimetypeRenderer):
             validate=False,
             config={"responsive": True, "displaylogo": False},
         )
+        plotly_json = json.loads(pio.to_json(fig_dict, validate=False))
         return {
-            "application/vnd.plotly.v1+json": {"data": fig_dict.get("data", []), "layout": fig_dict.get("layout", {}), "config": {}},
+            "application/vnd.plotly.v1+json": {**plotly_json, "config": {}},
             "text/html": html,
         }
 

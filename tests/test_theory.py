@@ -1,0 +1,103 @@
+"""The exact model of Theorem 4.2: derivatives, the slope ratio, the springs, validation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from elasticity_lab import theory as th
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_slope_ratio_within_one_percent_of_k(seed: int) -> None:
+    model = th.random_leaf_distributions(8, seed=seed)
+    ratio = th.slope_ratio(model, 1e3, 1e-4)
+    assert abs(ratio / 1e3 - 1) < 0.01
+    assert math.isclose(th.slope_ratio(model, 1e3, 0.0), 1e3, rel_tol=1e-9)  # exact at l = 0
+
+
+def test_slope_ratio_bends_at_large_l() -> None:
+    """The ratio is k only near l = 0; at l = 1 the perturbation's own term l·dγ_t/dl is not small."""
+    model = th.random_leaf_distributions(8, seed=0)
+    assert abs(th.slope_ratio(model, 1e3, 1.0) / 1e3 - 1) > 0.1
+
+
+def test_loglog_slope_is_one() -> None:
+    model = th.random_leaf_distributions(6, seed=2)
+    ks = np.logspace(1, 5, 9)
+    slope, _ = th.loglog_slope(ks, th.slope_ratio_vs_k(model, ks, 1e-4))
+    assert abs(slope - 1) < 0.01
+
+
+@pytest.mark.parametrize("model_depth", [None, 3])
+@pytest.mark.parametrize("l", [1e-3, 0.5])
+def test_derivatives_match_finite_differences(model_depth: int | None, l: float) -> None:
+    model = th.random_leaf_distributions(7, seed=4)
+    h = 1e-2 * min(l, 1e-3)  # small against l, large against rounding
+    up = th.normalized_rates(model, 50.0, l + h, model_depth)
+    dn = th.normalized_rates(model, 50.0, l - h, model_depth)
+    der = th.rate_derivatives(model, 50.0, l, model_depth)
+    for name in th.NAMES:
+        fd = (up[name] - dn[name]) / (2 * h)
+        assert math.isclose(der[name], fd, rel_tol=1e-4, abs_tol=1e-12), name
+    kl_up = th.kl_divergences(model, 50.0, l + h, model_depth, "model||data")
+    kl_dn = th.kl_divergences(model, 50.0, l - h, model_depth, "model||data")
+    kd = th.kl_derivatives(model, 50.0, l, model_depth, "model||data")
+    for name in th.NAMES:
+        assert math.isclose(kd[name], (kl_up[name] - kl_dn[name]) / (2 * h), rel_tol=1e-4, abs_tol=1e-12)
+
+
+def test_force_balance_holds_for_every_l() -> None:
+    model = th.random_leaf_distributions(8, seed=1, supports="disjoint")
+    for l in (0.0, 0.01, 1.0, 10.0):
+        assert th.force_balance(model, 300.0, l)["relative_residual"] < 1e-9
+
+
+def test_spring_invariant_equal_at_small_l() -> None:
+    model = th.random_leaf_distributions(8, seed=3)
+    state = th.spring_state(model, n_p=1e5, n_a=100.0, n_t=0.01)
+    fp, fa = state["force"]["p"], state["force"]["a"]
+    assert fp * fa < 0  # the two springs pull in opposite directions
+    assert abs(abs(fp) / abs(fa) - 1) < 0.01
+    assert state["stiffness"]["p"] == 1e5
+
+
+def test_mixture_is_size_weighted() -> None:
+    model = th.random_leaf_distributions(3, seed=0)
+    q = th.mixture(model, 2.0, 1.0)
+    assert np.allclose(q, (2 * model.p + model.a + model.t) / 4)
+
+
+def test_shallow_model_sees_prefix_marginals() -> None:
+    model = th.random_leaf_distributions(4, seed=0)
+    marg = model.marginal("p", 1)
+    assert np.allclose(marg, [model.p[:8].sum(), model.p[8:].sum()])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(k=0.0, l=0.1, depth=4), "k=0.0"),
+        (dict(k=-5.0, l=0.1, depth=4), "k=-5.0"),
+        (dict(k=10.0, l=-0.1, depth=4), "l=-0.1"),
+        (dict(k=10.0, l=0.1, depth=0), "depth=0"),
+    ],
+)
+def test_invalid_values_name_the_parameter(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        th.theorem_summary(seed=0, **kwargs)
+
+
+def test_distribution_not_summing_to_one_is_rejected() -> None:
+    m = th.random_leaf_distributions(2, seed=0)
+    with pytest.raises(ValueError, match="P_a sums to"):
+        th.LeafModel(p=m.p, a=m.a * 0.9, t=m.t, vocab_size=2, depth=2)
+
+
+def test_same_seed_same_numbers() -> None:
+    a = th.theorem_summary(1000.0, 1e-3, 6, seed=7)
+    b = th.theorem_summary(1000.0, 1e-3, 6, seed=7)
+    assert a == b
+    assert a["slope_ratio"] == pytest.approx(-a["dgamma_a_dl"] / a["dgamma_p_dl"])
