@@ -47,6 +47,7 @@ __all__ = [
     "chunked_rate",
     "mass_distribution",
     "fit_pareto",
+    "code_table",
 ]
 
 
@@ -611,3 +612,28 @@ def fit_pareto(samples: Sequence[float] | np.ndarray, *, x_min: float | None = N
         alpha=float(alpha), alpha_se=float(alpha_se), x_min=xm, n_tail=int(m), n_total=int(n), ks=float(ks),
         loglik_ratio=r, loglik_ratio_z=float(zstat), p_value=p_value, lognormal_mu=mu, lognormal_sigma=sigma,
     )
+
+
+def code_table(pruned: PrunedTree, dataset: int | None = None, *, sizes: Sequence[float] | None = None,
+               token_names: Sequence[str] | None = None, top: int | None = None):
+    """A pandas table of the Huffman code of a pruned tree: leaf path, probability, ideal length,
+    Huffman length and code word, most probable leaf first. ``dataset=None`` codes the joint tree."""
+    import pandas as pd
+
+    p = pruned.joint(sizes) if dataset is None else pruned.probs[dataset]
+    lengths = huffman_code_lengths(p)
+    codes = canonical_codes(lengths)
+    order = np.argsort(-p, kind="stable")[: top if top is not None else None]
+    names = token_names
+
+    def spell(path: tuple[int, ...], leaf: int) -> str:
+        body = "".join(str(t) for t in path) if names is None else "".join(names[t] for t in path)
+        return body + ("⏎" if pruned.leaf_depth[leaf] < pruned.depth else "")
+
+    return pd.DataFrame({
+        "leaf": [spell(pruned.leaf_path(int(i)), int(i)) for i in order],
+        "p": p[order],
+        "-log2 p": [(-math.log2(x) if x > 0 else math.inf) for x in p[order]],
+        "Huffman bits": lengths[order],
+        "code word": [codes[i] for i in order],
+    })
