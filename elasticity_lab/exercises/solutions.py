@@ -28,3 +28,56 @@ def bits_per_token(tokens: list[int], model) -> float:
     """Exercise 1.3: the model's average -log2 p(token | prefix) over the sequence."""
     total = sum(-math.log2(model(tokens[:i])[t]) for i, t in enumerate(tokens))
     return total / len(tokens)
+
+
+# Chapter 2
+
+
+def joint_node_weights(weights: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Exercise 2.1: each data set's node weights pull with its size."""
+    weights, sizes = np.asarray(weights, dtype=float), np.asarray(sizes, dtype=float)
+    return (sizes[:, None] * weights).sum(axis=0) / sizes.sum()
+
+
+def huffman_lengths(p: np.ndarray) -> np.ndarray:
+    """Exercise 2.2: merge the two lightest subtrees until one is left; a symbol's length is how many
+    merges its subtree took part in."""
+    import heapq
+
+    heap = [(float(w), [i]) for i, w in enumerate(p)]
+    heapq.heapify(heap)
+    lengths = np.zeros(len(heap), dtype=int)
+    while len(heap) > 1:
+        w1, s1 = heapq.heappop(heap)
+        w2, s2 = heapq.heappop(heap)
+        lengths[s1 + s2] += 1
+        heapq.heappush(heap, (w1 + w2, s1 + s2))
+    return lengths
+
+
+# Chapter 3
+
+
+def rate_slope(p_i: np.ndarray, p_p: np.ndarray, p_a: np.ndarray, p_t: np.ndarray, k: float, l: float) -> float:
+    """Exercise 3.1: dq/dl = (P_t - q)/W, so d/dl H(P_i, q) = -(Σ P_i P_t / q - 1) / (W ln 2)."""
+    w = k + 1 + l
+    q = (k * p_p + p_a + l * p_t) / w
+    return -(float(np.sum(p_i * p_t / q)) - 1.0) / (w * math.log(2))
+
+
+def ratio_from_balance(k: float, l: float, dgamma_p: float, dgamma_t: float) -> float:
+    """Exercise 3.2: dγ_a = -k dγ_p - l dγ_t, so -dγ_a/dγ_p = k + l dγ_t/dγ_p."""
+    return k + l * dgamma_t / dgamma_p
+
+
+# Chapter 4
+
+
+def softest_spring(sizes: dict[str, float]) -> str:
+    """Exercise 4.1: the smallest data set is the softest spring and stretches most."""
+    return min(sizes, key=sizes.get)
+
+
+def stretches(force: float, sizes: dict[str, float]) -> dict[str, float]:
+    """Exercise 4.2: springs in series carry one force; each stretches by force / stiffness."""
+    return {name: force / n for name, n in sizes.items()}
