@@ -12,7 +12,8 @@ import numpy as np
 from elasticity_lab.config import check_positive
 from elasticity_lab.tokentree import PAD
 
-__all__ = ["zipf_probs", "zipf_markov_sequences", "word_sequences"]
+__all__ = ["zipf_probs", "zipf_markov_chain", "markov_entropy_rate", "markov_leaf_probs", "zipf_markov_sequences",
+           "word_sequences"]
 
 
 def zipf_probs(n: int, exponent: float = 1.1) -> np.ndarray:
@@ -23,22 +24,56 @@ def zipf_probs(n: int, exponent: float = 1.1) -> np.ndarray:
     return w / w.sum()
 
 
-def zipf_markov_sequences(n: int, length: int, vocab_size: int, *, exponent: float = 1.1, seed: int = 0) -> np.ndarray:
-    """``n`` sequences of ``length`` tokens from a first-order Markov chain whose every row is a Zipf law
-    over a random permutation of the vocabulary (so the next token depends on the current one)."""
-    check_positive("n", n)
-    check_positive("length", length)
+def zipf_markov_chain(vocab_size: int, *, exponent: float = 1.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(initial, transition)`` of a first-order Markov chain whose every row is a Zipf law over a
+    random permutation of the vocabulary (so the next token depends on the current one)."""
     check_positive("vocab_size", vocab_size)
     rng = np.random.default_rng(seed)
     base = zipf_probs(vocab_size, exponent)
-    cdfs = np.stack([np.cumsum(base[rng.permutation(vocab_size)]) for _ in range(vocab_size)])
+    trans = np.stack([base[rng.permutation(vocab_size)] for _ in range(vocab_size)])
+    return base.copy(), trans
+
+
+def markov_entropy_rate(initial: np.ndarray, transition: np.ndarray) -> float:
+    """Bits per token of the chain in its stationary regime: Σ_i π_i H(P_i·)."""
+    vals, vecs = np.linalg.eig(transition.T)
+    pi = np.real(vecs[:, np.argmin(np.abs(vals - 1))])
+    pi = pi / pi.sum()
+    row_h = -(transition * np.log2(np.where(transition > 0, transition, 1))).sum(axis=1)
+    return float(pi @ row_h)
+
+
+def markov_leaf_probs(initial: np.ndarray, transition: np.ndarray, depth: int) -> np.ndarray:
+    """Exact probabilities of all ``V**depth`` paths of the chain (leaves of its depth-d token tree),
+    in lexicographic order. Each is a product of ``depth`` factors: by the central limit theorem their
+    logarithms tend to a normal law, which is why a deep tree's masses look log-normal, not Pareto."""
+    check_positive("depth", depth)
+    v = initial.size
+    if v**depth > 2**23:
+        raise ValueError(f"vocab_size**depth = {v**depth} leaves is too many (max 2**23).")
+    probs = initial.copy()
+    last = np.arange(v)
+    for _ in range(int(depth) - 1):
+        probs = (probs[:, None] * transition[last]).ravel()
+        last = np.tile(np.arange(v), last.size)
+    return probs
+
+
+def zipf_markov_sequences(n: int, length: int, vocab_size: int, *, exponent: float = 1.1, seed: int = 0) -> np.ndarray:
+    """``n`` sequences of ``length`` tokens sampled from :func:`zipf_markov_chain` (same seed, same chain)."""
+    check_positive("n", n)
+    check_positive("length", length)
+    initial, trans = zipf_markov_chain(vocab_size, exponent=exponent, seed=seed)
+    rng = np.random.default_rng([seed, 1])
+    cdfs = np.cumsum(trans, axis=1)
     cdfs[:, -1] = 1.0
     out = np.empty((int(n), int(length)), dtype=np.int64)
-    out[:, 0] = np.searchsorted(np.cumsum(base), rng.random(int(n)), side="right").clip(max=vocab_size - 1)
+    c0 = np.cumsum(initial)
+    c0[-1] = 1.0
+    out[:, 0] = np.searchsorted(c0, rng.random(int(n)), side="right")
     for c in range(1, int(length)):
         u = rng.random(int(n))
-        rows = cdfs[out[:, c - 1]]
-        out[:, c] = (rows < u[:, None]).sum(axis=1).clip(max=vocab_size - 1)
+        out[:, c] = (cdfs[out[:, c - 1]] < u[:, None]).sum(axis=1)
     return out
 
 
