@@ -48,6 +48,7 @@ __all__ = [
     "mass_distribution",
     "fit_pareto",
     "code_table",
+    "excess_under_joint_code",
 ]
 
 
@@ -637,3 +638,22 @@ def code_table(pruned: PrunedTree, dataset: int | None = None, *, sizes: Sequenc
         "Huffman bits": lengths[order],
         "code word": [codes[i] for i in order],
     })
+
+
+def excess_under_joint_code(pruned: PrunedTree, sizes: Sequence[Sequence[float]], *, ideal: bool = False) -> np.ndarray:
+    """For each size vector in ``sizes``: every data set's extra bits per token when coded with the
+    Huffman (or ideal) code of the size-weighted union instead of its own code. Shape ``(len(sizes), n_datasets)``.
+
+    This is who "wins" the shared code: the data set with the near-zero excess.
+    """
+    d = pruned.depth
+    own = []
+    for p in pruned.probs:
+        own.append(cross_entropy_bits(p, p) if ideal else expected_code_length(huffman_code_lengths(p), p))
+    out = np.empty((len(sizes), pruned.probs.shape[0]))
+    for r, s in enumerate(sizes):
+        q = pruned.joint(s)
+        for i, p in enumerate(pruned.probs):
+            cost = cross_entropy_bits(p, q) if ideal else expected_code_length(huffman_code_lengths(q), p)
+            out[r, i] = (cost - own[i]) / d
+    return out

@@ -111,3 +111,13 @@ def test_invalid_input() -> None:
         tt.build_token_tree(np.array([[0, -1, 1]]))
     with pytest.raises(ValueError, match="depth"):
         _small_tree().prune(0)
+
+
+def test_larger_data_set_wins_the_joint_code() -> None:
+    rng = np.random.default_rng(0)
+    d1 = rng.integers(0, 2, size=(500, 4)) * 0  # all zeros: one leaf
+    d2 = rng.integers(0, 2, size=(500, 4))
+    pruned = tt.build_token_tree([d1, d2]).prune(4)
+    ex = tt.excess_under_joint_code(pruned, [[1000, 1], [1, 1000]], ideal=True)
+    assert ex[0, 0] < ex[0, 1] and ex[1, 1] < ex[1, 0]
+    assert np.all(ex >= -1e-12)
