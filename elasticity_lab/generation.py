@@ -1,0 +1,66 @@
+"""Answers from a model to a list of prompts: sampled (temperature, top-p) or greedy.
+
+Why its own module: the resistance experiment needs each checkpoint's answers to a shared query set
+at the authors' settings (temperature 0.05, top-p 0.95) and greedily; the behaviour scores need
+samples at temperature 1 (the model's own distribution). One seeded function serves both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from elasticity_lab.batching import encode_prompt, left_pad, pad_id_of
+from elasticity_lab.config import check_positive
+
+
+@torch.no_grad()
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 16,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    greedy: bool = False,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> list[str]:
+    """The model's responses (text after the prompt, up to end-of-sequence, special tokens removed).
+
+    ``greedy=True`` takes the most likely token each step (temperature and top-p are then unused).
+    Sampling is seeded: same model, prompts and seed → same answers on the CPU.
+    """
+    check_positive("max_new_tokens", max_new_tokens)
+    check_positive("batch_size", batch_size)
+    if not greedy:
+        check_positive("temperature", temperature)
+        if not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p={top_p!r} is not allowed; it must be in (0, 1].")
+    if not prompts:
+        return []
+    pad = pad_id_of(tokenizer)
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    out: list[str] = []
+    torch.manual_seed(seed)
+    for i in range(0, len(prompts), batch_size):
+        batch = left_pad([encode_prompt(tokenizer, p) for p in prompts[i:i + batch_size]], pad)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id)
+        if greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+        seqs = model.generate(**batch, **kwargs)
+        new = seqs[:, batch["input_ids"].shape[1]:]
+        for row in new.tolist():
+            if tokenizer.eos_token_id in row:
+                row = row[: row.index(tokenizer.eos_token_id)]
+            out.append(tokenizer.decode(row, skip_special_tokens=True).strip())
+    model.train(was)
+    return out

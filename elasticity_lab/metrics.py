@@ -1,0 +1,175 @@
+"""What the experiments measure: behaviour scores, likelihood scores, KL to a base, bits per token.
+
+Why these: the rule score (share of sampled responses with the aligned label) is what the paper
+plots; the likelihood score P(aligned) / (P(aligned) + P(unaligned)) on held-out prompts measures the
+same thing with far less variance; the token-averaged KL(p_base ‖ p_θ) over response tokens is our
+estimator for the paper's Table 3 (the paper gives none); bits per token sets a model against the
+world's exact entropy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from elasticity_lab.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
+from elasticity_lab.config import check_choice, check_positive
+
+LN2 = math.log(2)
+
+
+def _device(model: Any) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def response_logprobs(model: Any, tokenizer: Any, prompts: Sequence[str], responses: Sequence[str], *, batch_size: int = 128) -> pd.DataFrame:
+    """Per example: the log-probability (nats) of the response (with its end token) given the prompt, and its length."""
+    if len(prompts) != len(responses):
+        raise ValueError(f"prompts and responses must have the same length, got {len(prompts)} and {len(responses)}.")
+    pad = pad_id_of(tokenizer)
+    device = _device(model)
+    was = model.training
+    model.eval()
+    logps, lengths = [], []
+    for i in range(0, len(prompts), batch_size):
+        enc = [encode_example(tokenizer, p, r) for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
+        batch = {k: v.to(device) for k, v in collate(enc, pad).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
+        labels = batch["labels"][:, 1:]
+        mask = labels != IGNORE_INDEX
+        lp = torch.log_softmax(logits, dim=-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        logps += (lp * mask).sum(1).tolist()
+        lengths += mask.sum(1).tolist()
+    model.train(was)
+    return pd.DataFrame({"logp": logps, "tokens": lengths})
+
+
+def likelihood_score(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, Any, Any]]) -> float:
+    """Mean over held-out prompts of P(aligned) / (P(aligned) + P(unaligned)): 1 = always aligned, 0 = never.
+
+    ``pairs`` are (prompt, aligned, unaligned), each side one response or a tuple of responses whose
+    probabilities are summed (``World.contrast_pairs`` lists every wording of a behaviour, so a model
+    that has learnt the pre-training text exactly scores the base rate).
+    """
+    if not pairs:
+        raise ValueError("pairs is not allowed to be empty.")
+    prompts, responses, owner = [], [], []
+    for i, (prompt, aligned, unaligned) in enumerate(pairs):
+        for side, group in ((0, aligned), (1, unaligned)):
+            for r in ([group] if isinstance(group, str) else list(group)):
+                prompts.append(prompt)
+                responses.append(r)
+                owner.append((i, side))
+    lp = response_logprobs(model, tokenizer, prompts, responses)["logp"].to_numpy()
+    sides = np.full((len(pairs), 2), -np.inf)
+    for (i, side), value in zip(owner, lp):
+        sides[i, side] = np.logaddexp(sides[i, side], value)
+    return float(np.mean(1.0 / (1.0 + np.exp(sides[:, 1] - sides[:, 0]))))
+
+
+@torch.no_grad()
+def kl_to_base(base: Any, model: Any, tokenizer: Any, prompts: Sequence[str], responses: Sequence[str], *, batch_size: int = 128) -> float:
+    """Token-averaged KL(p_base ‖ p_θ) in nats over the response tokens of (prompt, response) pairs.
+
+    At every response position (including the end token) both models' next-token distributions
+    over the whole vocabulary are compared given the same context; the mean over all such positions
+    is returned. This is the book's estimator for the paper's Table 3.
+    """
+    if len(prompts) != len(responses) or not prompts:
+        raise ValueError("prompts and responses must be non-empty and of the same length.")
+    pad = pad_id_of(tokenizer)
+    device = _device(model)
+    total, count = 0.0, 0
+    flags = (base.training, model.training)
+    base.eval()
+    model.eval()
+    for i in range(0, len(prompts), batch_size):
+        enc = [encode_example(tokenizer, p, r) for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
+        batch = {k: v.to(device) for k, v in collate(enc, pad).items()}
+        lq = torch.log_softmax(base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float(), -1)
+        lp = torch.log_softmax(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float(), -1)
+        mask = batch["labels"][:, 1:] != IGNORE_INDEX
+        kl = (lq.exp() * (lq - lp)).sum(-1)
+        total += float((kl * mask).sum())
+        count += int(mask.sum())
+    base.train(flags[0])
+    model.train(flags[1])
+    return total / count
+
+
+def bits_per_token(model: Any, blocks: torch.Tensor, *, batch_size: int = 64) -> float:
+    """Mean next-token loss in bits over packed token blocks (to set against ``World.entropy_per_token``)."""
+    from elasticity_lab.pretraining import stream_loss
+
+    return stream_loss(model, blocks, batch_size) / LN2
+
+
+def behaviour_score(
+    model: Any,
+    tokenizer: Any,
+    world: Any,
+    task: str,
+    *,
+    n_prompts: int = 128,
+    prompt_kind: str = "harmful",
+    split: str = "heldout",
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    greedy: bool = False,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Sample answers to held-out prompts and score them by the world's rule.
+
+    Returns the aligned share (``score``), the share of each label, and the likelihood score.
+    Temperature 1 (the default) measures the model's own behaviour distribution, which is what a
+    base rate is.
+    """
+    from elasticity_lab.generation import generate
+    from elasticity_lab.world import TASKS
+
+    check_choice("task", task, TASKS)
+    check_positive("n_prompts", n_prompts)
+    queries = world.prompts(task, n_prompts, split=split, prompt_kind=prompt_kind, seed=seed)
+    prompts = [q.prompt for q in queries]
+    answers = generate(model, tokenizer, prompts, temperature=temperature, top_p=top_p, greedy=greedy, seed=seed, max_new_tokens=16)
+    labels = [world.classify(task, p, a) for p, a in zip(prompts, answers)]
+    out: dict[str, float] = {"score": float(np.mean([lab == _aligned(task) for lab in labels]))}
+    for lab in sorted(set(labels) | {"other"}):
+        out[f"share_{lab}"] = float(np.mean([x == lab for x in labels]))
+    out["likelihood_score"] = likelihood_score(model, tokenizer, world.contrast_pairs(task, n_prompts, split=split, prompt_kind=prompt_kind, seed=seed))
+    return out
+
+
+def _aligned(task: str) -> str:
+    from elasticity_lab.world import ALIGNED_LABEL
+
+    return ALIGNED_LABEL[task]
+
+
+def behaviour_table(model: Any, tokenizer: Any, world: Any, *, tasks: Sequence[str] | None = None, n_prompts: int = 128, seed: int = 0) -> pd.DataFrame:
+    """One row per task (safety split into harmful and benign requests): the model's rule and likelihood
+    scores next to the pre-training base rate and the aligned data's rate (1.0, or 0.0 for benign refusal)."""
+    from elasticity_lab.world import TASKS
+
+    rows = []
+    for task in tasks or TASKS:
+        kinds = ("harmful", "benign") if task == "safety" else ("harmful",)
+        for kind in kinds:
+            s = behaviour_score(model, tokenizer, world, task, n_prompts=n_prompts, prompt_kind=kind, seed=seed)
+            name = f"safety ({kind})" if task == "safety" else task
+            rows.append({
+                "task": name,
+                "behaviour": "refusal" if task == "safety" else _aligned(task),
+                "model_rate": s["score"],
+                "likelihood_score": s["likelihood_score"],
+                "other_rate": s.get("share_other", 0.0),
+                "pretraining_rate": world.base_rate(task, kind),
+                "aligned_data_rate": 0.0 if (task == "safety" and kind == "benign") else 1.0,
+            })
+    return pd.DataFrame(rows)

@@ -1,0 +1,308 @@
+"""Pre-training from scratch on a world's corpus, with checkpoints at token budgets, cached.
+
+Why: the paper could not pre-train; here pre-training is the experiment's first stage, and the
+volume of pre-training is an axis (the paper's TinyLlama 0.1T … 3T checkpoints). One run cuts
+checkpoints at a list of token budgets (log-spaced by default, like Pythia's), so "lightly
+pre-trained" bases are early checkpoints of the same run. Runs are stored under a hash of
+world config + model preset + training config + library version: a second request trains nothing,
+and an interrupted run resumes from its last saved state and ends with the same weights as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from elasticity_lab.cache import entry_dir, load_table, load_tensors, load_torch_state, save_table, save_tensors, save_torch_state, atomic_write_text
+from elasticity_lab.config import by_scale, check_choice, check_positive
+from elasticity_lab.models import PRESETS, model_config, preset_dict, random_model
+from elasticity_lab.training import SCHEDULES, lr_factor, make_optimizer, next_token_loss
+from elasticity_lab.world import World, WorldConfig
+
+LN2 = math.log(2)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """One pre-training run. ``checkpoints`` are token budgets (``None``: log-spaced, see :func:`log_budgets`).
+
+    AdamW at lr 5e-3 with warm-up and cosine decay to 10 %: what a prototype found to learn the
+    world's base rates at the ``micro`` size (DESIGN.md §6).
+    """
+
+    tokens: int = 4_000_000
+    batch_size: int = 64
+    seq_len: int = 64
+    lr: float = 5e-3
+    min_lr_ratio: float = 0.1
+    warmup_fraction: float = 0.02
+    schedule: str = "cosine"
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.1
+    grad_clip: float | None = 1.0
+    checkpoints: tuple[int, ...] | None = None
+    n_checkpoints: int = 7
+    eval_tokens: int = 32_768
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive("tokens", self.tokens)
+        check_positive("batch_size", self.batch_size)
+        check_choice("seq_len", self.seq_len, range(8, 129))
+        check_positive("lr", self.lr)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_positive("n_checkpoints", self.n_checkpoints)
+        check_positive("eval_tokens", self.eval_tokens, allow_zero=True)
+        if self.tokens < self.tokens_per_step:
+            raise ValueError(f"tokens={self.tokens} is not allowed; it must be at least one step (batch_size × seq_len = {self.tokens_per_step}).")
+        if self.checkpoints is not None:
+            for b in self.checkpoints:
+                if not 0 < b <= self.tokens:
+                    raise ValueError(f"checkpoints contains {b!r}; each budget must be in (0, tokens={self.tokens}].")
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.seq_len
+
+    @property
+    def total_steps(self) -> int:
+        return self.tokens // self.tokens_per_step
+
+    def checkpoint_steps(self) -> list[int]:
+        """Steps at which a checkpoint is saved (budgets rounded to whole steps; the last step always)."""
+        budgets = self.checkpoints if self.checkpoints is not None else log_budgets(self.tokens, self.n_checkpoints, self.tokens_per_step)
+        steps = {max(1, round(b / self.tokens_per_step)) for b in budgets}
+        steps.add(self.total_steps)
+        return sorted(s for s in steps if s <= self.total_steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def log_budgets(tokens: int, n: int, step_tokens: int = 1) -> list[int]:
+    """``n`` log-spaced token budgets ending at ``tokens`` (factor 4 apart, or denser if they would go below one step)."""
+    check_positive("n", n)
+    lowest = max(step_tokens, tokens / 4 ** (n - 1))
+    return sorted({int(round(x)) for x in np.geomspace(lowest, tokens, n)})
+
+
+def default_pretrain_config(preset: str = "micro", scale: str = "reader", *, seed: int = 0, **overrides: Any) -> PretrainConfig:
+    """The book's pre-training budget for a preset at a scale (reader: ≤ 3 minutes for ``micro`` on 2 cores)."""
+    check_choice("preset", preset, PRESETS)
+    tokens = by_scale(
+        scale,
+        smoke=262_144,
+        reader={"nano": 4_194_304, "micro": 6_291_456, "small": 4_194_304, "medium": 2_097_152, "large": 1_048_576, "full": 1_048_576}[preset],
+        full={"full": 200_000_000}.get(preset, 33_554_432),
+    )
+    base = dict(tokens=tokens, seed=seed)
+    if preset == "full" and scale == "full":
+        base.update(batch_size=128, seq_len=128, lr=1e-3)
+    elif preset in ("medium", "large"):
+        base.update(lr=2e-3)
+    base.update(overrides)
+    return PretrainConfig(**base)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def token_batches(world: World, config: PretrainConfig, start_step: int = 0, stream: int = 0) -> Iterator[torch.Tensor]:
+    """``(batch_size, seq_len)`` blocks of the packed corpus, from step ``start_step`` on.
+
+    The stream is cut into consecutive blocks in order (documents are i.i.d., so no shuffling is
+    needed); a resumed run regenerates the corpus up to where it stopped, which costs a fraction
+    of a second per million tokens.
+    """
+    need = config.tokens_per_step
+    skip = start_step * need
+    buf = np.empty(0, dtype=np.int64)
+    for chunk in world.iter_tokens(stream):
+        if skip >= len(chunk):
+            skip -= len(chunk)
+            continue
+        if skip:
+            chunk = chunk[skip:]
+            skip = 0
+        buf = np.concatenate([buf, chunk])
+        while len(buf) >= need:
+            block, buf = buf[:need], buf[need:]
+            yield torch.from_numpy(block.reshape(config.batch_size, config.seq_len).copy())
+
+
+def heldout_tokens(world: World, n_tokens: int, seq_len: int) -> torch.Tensor:
+    """Held-out blocks (corpus stream 1) for bits per token; never seen in training."""
+    n_blocks = max(1, n_tokens // seq_len)
+    return torch.from_numpy(world.corpus(n_blocks * seq_len, stream=1).reshape(n_blocks, seq_len).copy())
+
+
+@torch.no_grad()
+def stream_loss(model: Any, blocks: torch.Tensor, batch_size: int = 64) -> float:
+    """Mean next-token loss (nats) over packed blocks."""
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for i in range(0, len(blocks), batch_size):
+        x = blocks[i:i + batch_size].to(device)
+        loss = next_token_loss(model(input_ids=x).logits, x)
+        n = x.shape[0] * (x.shape[1] - 1)
+        total += float(loss) * n
+        count += n
+    model.train(was)
+    return total / count
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass
+class PretrainRun:
+    """A finished (or cached) run: where its checkpoints are, its loss curve, and loaders."""
+
+    path: Path
+    world: World
+    preset: str
+    config: PretrainConfig
+    curve: pd.DataFrame
+    seconds: float
+
+    @property
+    def budgets(self) -> list[int]:
+        """Token budgets of the saved checkpoints, ascending."""
+        return [s * self.config.tokens_per_step for s in self.config.checkpoint_steps()]
+
+    def checkpoint_path(self, tokens: int) -> Path:
+        return self.path / f"tokens-{tokens}" / "model.safetensors"
+
+    def load(self, tokens: int | None = None, *, device: torch.device | str = "cpu") -> Any:
+        """The model at a checkpoint (``None``: the last one), in eval mode."""
+        budgets = self.budgets
+        tokens = budgets[-1] if tokens is None else tokens
+        if tokens not in budgets:
+            raise ValueError(f"tokens={tokens!r} is not a checkpoint of this run; choose one of {budgets}.")
+        model = random_model(self.preset, len(self.world.vocabulary), seed=self.config.seed, device="cpu")
+        model.load_state_dict(load_tensors(self.checkpoint_path(tokens)))
+        model.config._attn_implementation = model_config(self.preset, len(self.world.vocabulary), device=device)._attn_implementation
+        return model.to(device).eval()
+
+    def tokenizer(self) -> Any:
+        return self.world.tokenizer()
+
+
+def run_key(world: World, preset: str, config: PretrainConfig) -> dict[str, Any]:
+    """What a run's weights depend on (the cache key; the library version is added by the cache)."""
+    return {"kind": "pretrain", "world": world.config.to_dict(), "model": preset_dict(preset, len(world.vocabulary)), "train": config.to_dict()}
+
+
+def _state_dict(model: Any) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def pretrain(
+    world: World | WorldConfig | None = None,
+    preset: str = "micro",
+    config: PretrainConfig | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    resume_every: int | None = None,
+    stop_after_steps: int | None = None,
+) -> PretrainRun:
+    """Pre-train ``preset`` on ``world``'s corpus (or read the run from the cache).
+
+    Saves a checkpoint at each budget of ``config.checkpoint_steps()`` and a resume state (model,
+    optimizer, step, curve) at every checkpoint and every ``resume_every`` steps (default: a tenth
+    of the run). ``stop_after_steps`` interrupts the run on purpose (used by the resume test).
+    """
+    world = world if isinstance(world, World) else World(world)
+    check_choice("preset", preset, PRESETS)
+    config = config or default_pretrain_config(preset)
+    device = torch.device(device)
+    path = entry_dir("pretrain", run_key(world, preset, config))
+    done_file = path / "done.json"
+    if done_file.exists():
+        info = json.loads(done_file.read_text())
+        return PretrainRun(path, world, preset, config, load_table(path / "curve.json"), float(info.get("seconds", 0.0)))
+
+    total = config.total_steps
+    ckpt_steps = set(config.checkpoint_steps())
+    resume_every = resume_every or max(1, total // 10)
+    warmup = int(config.warmup_fraction * total)
+    vocab = len(world.vocabulary)
+    model = random_model(preset, vocab, seed=config.seed, device=device)
+    opt = make_optimizer(model.parameters(), "adamw", config.lr, config.betas, config.weight_decay)
+    rows: list[dict[str, float]] = []
+    start = 0
+    seconds = 0.0
+    resume_dir = path / "resume"
+    if (resume_dir / "state.pt").exists():
+        state = load_torch_state(resume_dir / "state.pt")
+        model.load_state_dict(load_tensors(resume_dir / "model.safetensors"))
+        opt.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+        seconds = float(state["seconds"])
+        rows = load_table(resume_dir / "curve.json").to_dict("records")
+    eval_blocks = heldout_tokens(world, config.eval_tokens, config.seq_len) if config.eval_tokens else None
+
+    def save_resume(step: int) -> None:
+        save_tensors(resume_dir / "model.safetensors", _state_dict(model))
+        save_table(resume_dir / "curve.json", pd.DataFrame(rows))
+        save_torch_state(resume_dir / "state.pt", {"optimizer": opt.state_dict(), "step": step, "seconds": seconds})
+
+    model.train()
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, initial=start, desc=f"pre-training {preset}", unit="step", disable=not progress, leave=False)
+    batches = token_batches(world, config, start)
+    params = [p for p in model.parameters()]
+    for step in range(start, total):
+        x = next(batches).to(device)
+        factor = lr_factor(step, total, config.schedule, warmup, config.min_lr_ratio)
+        for group in opt.param_groups:
+            group["lr"] = config.lr * factor
+        loss = next_token_loss(model(input_ids=x).logits, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        opt.step()
+        value = float(loss.detach())
+        done = step + 1
+        row = {"step": done, "tokens": done * config.tokens_per_step, "loss": value, "bits_per_token": value / LN2,
+               "lr": config.lr * factor, "heldout_bits_per_token": float("nan")}
+        bar.update(1)
+        if done in ckpt_steps:
+            if eval_blocks is not None:
+                row["heldout_bits_per_token"] = stream_loss(model, eval_blocks) / LN2
+            save_tensors(path / f"tokens-{done * config.tokens_per_step}" / "model.safetensors", _state_dict(model),
+                         metadata={"step": str(done), "tokens": str(done * config.tokens_per_step)})
+        rows.append(row)
+        if done in ckpt_steps or done % resume_every == 0 or (stop_after_steps is not None and done >= stop_after_steps):
+            seconds_now = seconds + time.perf_counter() - t0
+            seconds, t0 = seconds_now, time.perf_counter()
+            if done < total:
+                save_resume(done)
+        if stop_after_steps is not None and done >= stop_after_steps and done < total:
+            bar.close()
+            raise InterruptedError(f"pre-training stopped on request after {done} steps; call pretrain again to resume.")
+    bar.close()
+    seconds += time.perf_counter() - t0
+    curve = pd.DataFrame(rows)
+    save_table(path / "curve.json", curve)
+    atomic_write_text(done_file, json.dumps({"seconds": seconds, "steps": total, "tokens": total * config.tokens_per_step,
+                                              "source_bits_per_token": world.entropy_per_token("bits")}))
+    for f in ("model.safetensors", "state.pt", "curve.json"):
+        (resume_dir / f).unlink(missing_ok=True)
+    return PretrainRun(path, world, preset, config, curve, seconds)
