@@ -22,7 +22,7 @@ def tree_sunburst(tree: TokenTree, *, max_depth: int | None = None, token_names:
     responses that end there (their EOS leaf).
     """
     depth = min(tree.max_depth, max_depth or tree.max_depth)
-    ids, labels, parents, values = ["root"], ["root"], [""], [1.0]
+    ids, labels, parents, values, levels = ["root"], ["root"], [""], [1.0], [0]
     for level in range(1, depth + 1):
         w = tree.joint_node_weights(level, sizes)
         par = tree.parents[level - 1]
@@ -33,10 +33,21 @@ def tree_sunburst(tree: TokenTree, *, max_depth: int | None = None, token_names:
             t = int(toks[j])
             labels.append(str(t) if token_names is None else token_names[t])
             values.append(float(w[j]))
-    fig = go.Figure(go.Sunburst(ids=ids, labels=labels, parents=parents, values=values, branchvalues="total",
-                                maxdepth=depth + 1, hovertemplate="path weight %{value:.4f}<extra>%{label}</extra>"))
-    steps = [dict(method="restyle", label=str(d), args=[{"maxdepth": d + 1}]) for d in range(1, depth + 1)]
-    fig.update_layout(sliders=[dict(active=depth - 1, steps=steps, currentvalue=dict(prefix="pruned to depth d = "),
+            levels.append(level)
+    fig = go.Figure()
+    lv = np.asarray(levels)
+    start = max(1, (depth + 1) // 2)  # open half-way, so that the slider can go both ways
+    # one trace per pruning depth (shown one at a time), so the slider switches traces like every
+    # other slider in the book instead of restyling a single trace
+    for d in range(1, depth + 1):
+        keep = np.flatnonzero(lv <= d)
+        fig.add_trace(go.Sunburst(ids=[ids[i] for i in keep], labels=[labels[i] for i in keep],
+                                  parents=[parents[i] for i in keep], values=[values[i] for i in keep],
+                                  branchvalues="total", visible=(d == start), name=f"depth {d}",
+                                  hovertemplate="path weight %{value:.4f}<extra>%{label}</extra>"))
+    steps = [dict(method="update", label=str(d), args=[{"visible": [e == d for e in range(1, depth + 1)]}])
+             for d in range(1, depth + 1)]
+    fig.update_layout(sliders=[dict(active=start - 1, steps=steps, currentvalue=dict(prefix="pruned to depth d = "),
                                     pad=dict(t=20))])
     return styled(fig, title=title, height=520)
 
