@@ -220,18 +220,28 @@ def pretrain(
     progress: bool = True,
     resume_every: int | None = None,
     stop_after_steps: int | None = None,
+    use_shipped: bool = True,
 ) -> PretrainRun:
     """Pre-train ``preset`` on ``world``'s corpus (or read the run from the cache).
 
     Saves a checkpoint at each budget of ``config.checkpoint_steps()`` and a resume state (model,
     optimizer, step, curve) at every checkpoint and every ``resume_every`` steps (default: a tenth
     of the run). ``stop_after_steps`` interrupts the run on purpose (used by the resume test).
+    A base shipped with the package (:mod:`elasticity_lab.bases`) is used as is unless ``use_shipped=False``.
     """
     world = world if isinstance(world, World) else World(world)
     check_choice("preset", preset, PRESETS)
     config = config or default_pretrain_config(preset)
     device = torch.device(device)
-    path = entry_dir("pretrain", run_key(world, preset, config))
+    key = run_key(world, preset, config)
+    if use_shipped:
+        from elasticity_lab.bases import shipped_dir
+
+        shipped = shipped_dir(key)
+        if shipped is not None:
+            info = json.loads((shipped / "done.json").read_text())
+            return PretrainRun(shipped, world, preset, config, load_table(shipped / "curve.json"), float(info.get("seconds", 0.0)))
+    path = entry_dir("pretrain", key)
     done_file = path / "done.json"
     if done_file.exists():
         info = json.loads(done_file.read_text())
@@ -286,8 +296,9 @@ def pretrain(
         if done in ckpt_steps:
             if eval_blocks is not None:
                 row["heldout_bits_per_token"] = stream_loss(model, eval_blocks) / LN2
-            save_tensors(path / f"tokens-{done * config.tokens_per_step}" / "model.safetensors", _state_dict(model),
-                         metadata={"step": str(done), "tokens": str(done * config.tokens_per_step)})
+            # no metadata: safetensors writes a metadata map in random key order, and the shipped
+            # checksums must depend on the weights alone
+            save_tensors(path / f"tokens-{done * config.tokens_per_step}" / "model.safetensors", _state_dict(model))
         rows.append(row)
         if done in ckpt_steps or done % resume_every == 0 or (stop_after_steps is not None and done >= stop_after_steps):
             seconds_now = seconds + time.perf_counter() - t0

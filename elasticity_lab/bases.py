@@ -1,0 +1,153 @@
+"""The pre-trained bases the book ships, their manifest, and the one command that remakes them.
+
+Why ship weights: pre-training every base the chapters need at the ``reader`` scale (the default
+``micro`` base and the worlds that differ only in a base rate, for the attractor test) takes longer
+on two CPU cores than the ~8 minutes the book allows for it. The weights are a few MB of
+safetensors; ``manifest.json`` records, for each base, the exact world, model and training config,
+the library and torch versions, and a SHA-256 of every file, so anyone can remake them:
+
+    python -m elasticity_lab.bases remake            # all bases, into the package's assets folder
+    python -m elasticity_lab.bases remake micro-smoke --check   # remake one and compare checksums
+
+:func:`elasticity_lab.pretraining.pretrain` finds a shipped base by the hash of its config before it
+looks in the cache, so the chapters never retrain one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from elasticity_lab import __version__
+from elasticity_lab.cache import CACHE_ENV_VAR, atomic_write_text, config_hash
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets" / "bases"
+MANIFEST = ASSETS_DIR / "manifest.json"
+REMAKE_THREADS = 2
+"""CPU float sums depend on how work is split across threads: remakes always use this many, so that
+checksums agree on any machine with the same torch build and instruction set."""
+
+BOOK_BASES: dict[str, dict[str, Any]] = {
+    "micro-smoke": {"preset": "micro", "scale": "smoke", "world": {}},
+    "micro": {"preset": "micro", "scale": "reader", "world": {}},
+    "micro-refusal50": {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.5}},
+    "micro-refusal80": {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.8}},
+}
+"""Name → (preset, scale of the pre-training budget, world overrides of the default world).
+The ``refusal`` worlds differ from the default only in the share of harmful requests refused in
+pre-training (0.2 by default): the attractor test of the rebound chapter."""
+
+
+def base_spec(name: str) -> tuple[Any, str, Any]:
+    """``(World, preset, PretrainConfig)`` of a named book base."""
+    from elasticity_lab.config import check_choice
+    from elasticity_lab.pretraining import default_pretrain_config
+    from elasticity_lab.world import World, WorldConfig
+
+    check_choice("name", name, BOOK_BASES)
+    spec = BOOK_BASES[name]
+    world = World(WorldConfig().with_base_rates(**spec["world"]) if spec["world"] else WorldConfig())
+    return world, spec["preset"], default_pretrain_config(spec["preset"], spec["scale"])
+
+
+def shipped_dir(key: dict[str, Any]) -> Path | None:
+    """The shipped folder of a run with this cache key, if the package has it."""
+    path = ASSETS_DIR / config_hash(key)
+    return path if (path / "done.json").exists() else None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _checksums(run_dir: Path) -> dict[str, str]:
+    return {p.relative_to(run_dir).as_posix(): _sha256(p) for p in sorted(run_dir.rglob("model.safetensors"))}
+
+
+def read_manifest() -> dict[str, Any]:
+    return json.loads(MANIFEST.read_text("utf-8")) if MANIFEST.exists() else {}
+
+
+def remake(name: str, *, check: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Pre-train a book base from scratch in a temporary cache (never reading shipped weights).
+
+    ``check=False``: copy the run into the assets folder and record it in the manifest.
+    ``check=True``: only compare its checksums with the manifest; returns the comparison.
+    """
+    import torch
+
+    from elasticity_lab.pretraining import pretrain, run_key
+
+    world, preset, config = base_spec(name)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(REMAKE_THREADS)
+    key = run_key(world, preset, config)
+    old = os.environ.get(CACHE_ENV_VAR)
+    with tempfile.TemporaryDirectory(prefix="elasticity_remake_") as tmp:
+        os.environ[CACHE_ENV_VAR] = tmp
+        try:
+            run = pretrain(world, preset, config, progress=progress, use_shipped=False)
+        finally:
+            torch.set_num_threads(threads)
+            if old is None:
+                os.environ.pop(CACHE_ENV_VAR, None)
+            else:
+                os.environ[CACHE_ENV_VAR] = old
+        sums = _checksums(run.path)
+        entry = {"hash": config_hash(key), "preset": preset, "scale": BOOK_BASES[name]["scale"], "key": key,
+                 "library_version": __version__, "torch_version": torch.__version__, "threads": REMAKE_THREADS, "seconds": round(run.seconds, 1),
+                 "files": sums}
+        if check:
+            expected = read_manifest().get(name, {}).get("files", {})
+            return {"name": name, "match": sums == expected, "files": sums, "expected": expected}
+        dest = ASSETS_DIR / entry["hash"]
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(run.path, dest, ignore=shutil.ignore_patterns("resume", ".*.tmp"))
+    manifest = read_manifest()
+    manifest[name] = entry
+    atomic_write_text(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+    return entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m elasticity_lab.bases", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("remake", help="pre-train the shipped bases again (all, or the ones named)")
+    p.add_argument("names", nargs="*", help=f"bases to remake (default all): {', '.join(BOOK_BASES)}")
+    p.add_argument("--check", action="store_true", help="compare with the manifest's checksums instead of overwriting")
+    sub.add_parser("list", help="print the manifest")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        print(json.dumps({k: {x: v[x] for x in ("hash", "preset", "scale", "seconds")} for k, v in read_manifest().items()}, indent=2))
+        return 0
+    names = args.names or list(BOOK_BASES)
+    for name in names:
+        if name not in BOOK_BASES:
+            parser.exit(2, f"error: name={name!r} is not allowed; choose one of {', '.join(map(repr, BOOK_BASES))}.\n")
+    ok = True
+    for name in names:
+        result = remake(name, check=args.check)
+        if args.check:
+            ok &= result["match"]
+            print(f"{name}: {'same weights as the manifest' if result['match'] else 'DIFFERENT from the manifest'}")
+        else:
+            print(f"{name}: remade in {result['seconds']} s → {result['hash']}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The shipped bases: the manifest matches the files, and a small base remade from scratch matches its checksums."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from elasticity_lab import bases
+from elasticity_lab.pretraining import pretrain, run_key
+
+
+def test_manifest_lists_every_book_base_and_its_files() -> None:
+    manifest = bases.read_manifest()
+    assert set(manifest) == set(bases.BOOK_BASES)
+    for name, entry in manifest.items():
+        world, preset, config = bases.base_spec(name)
+        folder = bases.shipped_dir(run_key(world, preset, config))
+        assert folder is not None, f"{name}: shipped weights missing or stale; run `python -m elasticity_lab.bases remake {name}`"
+        assert entry["files"] == bases._checksums(folder)
+
+
+def test_shipped_base_is_used_without_training(monkeypatch) -> None:
+    from elasticity_lab import pretraining
+
+    monkeypatch.setattr(pretraining, "token_batches", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    world, preset, config = bases.base_spec("micro-smoke")
+    run = pretrain(world, preset, config, progress=False)
+    assert run.path.is_relative_to(bases.ASSETS_DIR)
+    assert run.load().config.vocab_size == len(world.vocabulary)
+
+
+def test_remaking_the_smoke_base_gives_the_manifest_checksums() -> None:
+    entry = bases.read_manifest()["micro-smoke"]
+    if entry["torch_version"] != torch.__version__:
+        pytest.skip(f"weights were made with torch {entry['torch_version']}, this is {torch.__version__}")
+    result = bases.remake("micro-smoke", check=True, progress=False)
+    assert result["match"], "remade weights differ from the manifest"
