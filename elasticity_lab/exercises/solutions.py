@@ -81,3 +81,31 @@ def softest_spring(sizes: dict[str, float]) -> str:
 def stretches(force: float, sizes: dict[str, float]) -> dict[str, float]:
     """Exercise 4.2: springs in series carry one force; each stretches by force / stiffness."""
     return {name: force / n for name, n in sizes.items()}
+
+
+# Chapter 5
+
+
+def response_labels(ids: list[int], assistant_id: int) -> list[int]:
+    """Exercise 5.1: mask everything up to and including the assistant token; keep the response and its end."""
+    cut = list(ids).index(assistant_id) + 1
+    return [-100] * cut + list(ids[cut:])
+
+
+def entropy_rate(p_type: list[float], h_doc: list[float], n_doc: list[float]) -> float:
+    """Exercise 5.2: (H(type) + Σ p H_doc) / Σ p n_doc, converted from nats to bits."""
+    p = np.asarray(p_type, dtype=float)
+    h_type = -float(np.sum(p[p > 0] * np.log(p[p > 0])))
+    return (h_type + float(p @ np.asarray(h_doc, dtype=float))) / float(p @ np.asarray(n_doc, dtype=float)) / math.log(2)
+
+
+def token_kl(base_logits: np.ndarray, logits: np.ndarray, mask: np.ndarray) -> float:
+    """Exercise 5.3: KL(p_base ‖ p_θ) at each position from log-softmax, averaged where mask is True."""
+
+    def log_softmax(z: np.ndarray) -> np.ndarray:
+        z = z - z.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    lb, lt = log_softmax(np.asarray(base_logits, float)), log_softmax(np.asarray(logits, float))
+    kl = (np.exp(lb) * (lb - lt)).sum(-1)
+    return float(kl[np.asarray(mask, bool)].mean())
