@@ -1,0 +1,87 @@
+"""Shared fixtures: the chapters executed once per session at the smoke scale, and the smoke book.
+
+Executed copies go to ``_build_smoke/executed`` (never over the committed notebooks); the smoke
+book is built from those copies with execution off, so it shares no execution cache with the
+reader-scale book of ``make book``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+# ELASTICITY_CHAPTERS=01,05 restricts the notebook and book tests to some chapters (while writing one).
+_only = [c.strip() for c in os.environ.get("ELASTICITY_CHAPTERS", "").split(",") if c.strip()]
+NOTEBOOKS = [nb for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) if not _only or nb.name[:2] in _only]
+SMOKE_DIR = ROOT / "_build_smoke"
+EXECUTED_DIR = SMOKE_DIR / "executed"
+BOOK_SRC = SMOKE_DIR / "book_src"
+BOOK_HTML = SMOKE_DIR / "_build" / "html"
+
+# Every chapter and subprocess in the test session runs at the smoke scale, whatever the caller's shell says.
+os.environ["ELASTICITY_SCALE"] = "smoke"
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("PYTHONHASHSEED", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+_executed: dict[str, Path | Exception] = {}
+
+
+def executed_notebook(notebook: Path) -> Path:
+    """Execute ``notebook`` with papermill at the smoke scale once per session; return the copy."""
+    key = notebook.name
+    if key not in _executed:
+        import papermill
+
+        EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
+        out = EXECUTED_DIR / notebook.name
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(out), parameters={"scale": "smoke"}, kernel_name="python3",
+                cwd=str(notebook.parent), progress_bar=False, log_output=False,
+            )
+            _executed[key] = out
+        except Exception as err:  # noqa: BLE001 - re-raised for every test that needs this chapter
+            _executed[key] = err
+    result = _executed[key]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+@pytest.fixture(scope="session")
+def smoke_book() -> Path:
+    """Build the book from the smoke-executed chapters (execution off) and return its html folder."""
+    for nb in NOTEBOOKS:
+        executed_notebook(nb)
+    for stale in (BOOK_SRC, SMOKE_DIR / "_build"):  # always a fresh build: Sphinx's incremental state goes stale
+        if stale.exists():
+            shutil.rmtree(stale)
+    BOOK_SRC.mkdir(parents=True)
+    for name in ("_toc.yml", "book", "_vendor"):  # book/ holds the pages, assets and _ext
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, BOOK_SRC / name)
+    (BOOK_SRC / "notebooks").mkdir()
+    for nb in NOTEBOOKS:
+        shutil.copy2(EXECUTED_DIR / nb.name, BOOK_SRC / "notebooks" / nb.name)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "cache", "_config.yml should execute with `cache`"
+    config["execute"]["execute_notebooks"] = "off"  # the chapters were executed by papermill above
+    if _only:  # chapters left out on purpose are not an error of the table of contents
+        config["sphinx"]["config"]["external_toc_exclude_missing"] = True
+    (BOOK_SRC / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(BOOK_SRC), "--path-output", str(SMOKE_DIR),
+         "--warningiserror", "--nitpick", "--keep-going"],
+        capture_output=True, text=True, timeout=900,
+    )
+    log = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines() if "ParserConfig(" not in line)
+    assert proc.returncode == 0, f"the smoke book failed to build:\n{log[-8000:]}"
+    return BOOK_HTML

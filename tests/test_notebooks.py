@@ -1,0 +1,65 @@
+"""Every chapter runs at the smoke scale (papermill), and its pinned outputs reproduce (nbval)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import NOTEBOOKS, ROOT, executed_notebook
+
+pytestmark = pytest.mark.notebook
+IDS = [nb.stem for nb in NOTEBOOKS]
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def test_there_are_chapters() -> None:
+    assert NOTEBOOKS, "no notebooks/NN_*.ipynb found"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_committed_notebook_is_clean(notebook) -> None:
+    """Committed chapters carry no outputs and follow the frame (parameters cell, exercises)."""
+    cells = _cells(notebook)
+    assert not [c for c in cells if c.get("outputs")], f"{notebook.name} has outputs: run `make clean-notebooks`"
+    tags = [set(c.get("metadata", {}).get("tags", [])) for c in cells]
+    assert sum("parameters" in t for t in tags) == 1, "exactly one cell must be tagged `parameters`"
+    params = "".join(next(c for c, t in zip(cells, tags) if "parameters" in t)["source"])
+    assert "scale" in params and "seed" in params, "the parameters cell must define `scale` and `seed`"
+    sources = ["".join(c["source"]) for c in cells]
+    assert any("NBVAL_CHECK_OUTPUT" in s for s in sources), "mark at least one cell `# NBVAL_CHECK_OUTPUT`"
+    stubs = sum("raise NotImplementedError" in s for s in sources)
+    assert stubs >= 2, f"{notebook.name} needs at least two exercises (stubs raising NotImplementedError)"
+    assert sum("show_solution(" in s for s, t in zip(sources, tags) if "hide-cell" in t) >= stubs, (
+        "every exercise needs a hidden (`hide-cell`) solution cell"
+    )
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_chapter_runs_at_smoke_scale(notebook) -> None:
+    out = executed_notebook(notebook)
+    cells = _cells(out)
+    errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{notebook.name} raised: {errors[0].get('ename')}: {errors[0].get('evalue')}"
+    text = "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []))
+    assert "scale = 'smoke'" in text, "the chapter did not report running at the smoke scale"
+    # unsolved stubs report "not attempted", reference solutions pass their checks
+    assert text.count("⏳") >= 2 and "❌" not in text, "exercise checks misbehaved on the stubs or solutions"
+    assert text.count("✅") == text.count("⏳"), "every exercise's reference solution must pass its check"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_pinned_outputs_reproduce(notebook) -> None:
+    """nbval (lax mode) re-executes the smoke copy and compares the `# NBVAL_CHECK_OUTPUT` cells."""
+    out = executed_notebook(notebook)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", str(out),
+         "--rootdir", str(out.parent), "-c", "/dev/null"],
+        capture_output=True, text=True, cwd=ROOT / "notebooks", timeout=900,
+    )
+    assert proc.returncode == 0, f"nbval found drifting outputs in {notebook.name}:\n{proc.stdout[-5000:]}"
