@@ -30,6 +30,27 @@ def _cmd_theory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import importlib
+    from pathlib import Path
+
+    from elasticity_lab.cache import atomic_write_text
+    from elasticity_lab.config import check_positive, resolve_scale
+
+    scale = resolve_scale(args.scale)
+    if args.seeds is not None:
+        check_positive("--seeds", args.seeds)
+    module = importlib.import_module(f"elasticity_lab.experiments.{args.experiment}")
+    result = module.cli_result(scale=scale, n_seeds=args.seeds)
+    text = json.dumps(result, indent=2, sort_keys=True, default=float)
+    if args.json:
+        atomic_write_text(Path(args.json), text + "\n")
+        print(f"wrote {args.json}")
+    else:
+        print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m elasticity_lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random leaf distributions")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_theory)
+
+    from elasticity_lab.config import SCALES
+    from elasticity_lab.experiments import EXPERIMENTS
+
+    p = sub.add_parser("run", help="run one of the paper's experiments headless (results are cached)")
+    p.add_argument("experiment", choices=EXPERIMENTS, help="which experiment")
+    p.add_argument("--scale", choices=SCALES, default=None, help="smoke | reader | full (default: $ELASTICITY_SCALE or reader)")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the scale's)")
+    p.add_argument("--json", metavar="OUT", default=None, help="write the table and summary to this JSON file")
+    p.set_defaults(func=_cmd_run)
     return parser
 
 
