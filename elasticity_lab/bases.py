@@ -31,9 +31,6 @@ from elasticity_lab.cache import CACHE_ENV_VAR, atomic_write_text, config_hash
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets" / "bases"
 MANIFEST = ASSETS_DIR / "manifest.json"
-REMAKE_THREADS = 2
-"""CPU float sums depend on how work is split across threads: remakes always use this many, so that
-checksums agree on any machine with the same torch build and instruction set."""
 
 BOOK_BASES: dict[str, dict[str, Any]] = {
     "micro-smoke": {"preset": "micro", "scale": "smoke", "world": {}},
@@ -56,6 +53,20 @@ def base_spec(name: str) -> tuple[Any, str, Any]:
     spec = BOOK_BASES[name]
     world = World(WorldConfig().with_base_rates(**spec["world"]) if spec["world"] else WorldConfig())
     return world, spec["preset"], default_pretrain_config(spec["preset"], spec["scale"])
+
+
+def load_base(name: str, revision: str | int | None = None, *, device: Any = "cpu", progress: bool = True) -> tuple[Any, Any, Any]:
+    """``(model, tokenizer, world)`` of a named book base; ``revision`` as in :func:`elasticity_lab.models.load_model`
+    (``None``: last checkpoint, ``"tokens-N"``: an earlier one, ``"random"``: the untrained control)."""
+    from elasticity_lab.models import parse_revision, random_model
+    from elasticity_lab.pretraining import pretrain
+
+    world, preset, config = base_spec(name)
+    rev = parse_revision(revision)
+    if rev == "random":
+        return random_model(preset, len(world.vocabulary), seed=config.seed, device=device).eval(), world.tokenizer(), world
+    run = pretrain(world, preset, config, progress=progress)
+    return run.load(rev, device=device), world.tokenizer(), world
 
 
 def shipped_dir(key: dict[str, Any]) -> Path | None:
@@ -91,8 +102,6 @@ def remake(name: str, *, check: bool = False, progress: bool = True) -> dict[str
     from elasticity_lab.pretraining import pretrain, run_key
 
     world, preset, config = base_spec(name)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(REMAKE_THREADS)
     key = run_key(world, preset, config)
     old = os.environ.get(CACHE_ENV_VAR)
     with tempfile.TemporaryDirectory(prefix="elasticity_remake_") as tmp:
@@ -100,14 +109,13 @@ def remake(name: str, *, check: bool = False, progress: bool = True) -> dict[str
         try:
             run = pretrain(world, preset, config, progress=progress, use_shipped=False)
         finally:
-            torch.set_num_threads(threads)
             if old is None:
                 os.environ.pop(CACHE_ENV_VAR, None)
             else:
                 os.environ[CACHE_ENV_VAR] = old
         sums = _checksums(run.path)
         entry = {"hash": config_hash(key), "preset": preset, "scale": BOOK_BASES[name]["scale"], "key": key,
-                 "library_version": __version__, "torch_version": torch.__version__, "threads": REMAKE_THREADS, "seconds": round(run.seconds, 1),
+                 "library_version": __version__, "torch_version": torch.__version__, "threads": config.threads, "seconds": round(run.seconds, 1),
                  "files": sums}
         if check:
             expected = read_manifest().get(name, {}).get("files", {})

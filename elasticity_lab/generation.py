@@ -12,11 +12,14 @@ from typing import Any
 
 import torch
 
+from elasticity_lab.models import inference_threads
+
 from elasticity_lab.batching import encode_prompt, left_pad, pad_id_of
 from elasticity_lab.config import check_positive
 
 
 @torch.no_grad()
+@inference_threads
 def generate(
     model: Any,
     tokenizer: Any,

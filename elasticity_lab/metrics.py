@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from elasticity_lab.models import inference_threads
+
 from elasticity_lab.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
 from elasticity_lab.config import check_choice, check_positive
 
@@ -28,6 +30,7 @@ def _device(model: Any) -> torch.device:
 
 
 @torch.no_grad()
+@inference_threads
 def response_logprobs(model: Any, tokenizer: Any, prompts: Sequence[str], responses: Sequence[str], *, batch_size: int = 128) -> pd.DataFrame:
     """Per example: the log-probability (nats) of the response (with its end token) given the prompt, and its length."""
     if len(prompts) != len(responses):
@@ -74,6 +77,7 @@ def likelihood_score(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, Any,
 
 
 @torch.no_grad()
+@inference_threads
 def kl_to_base(base: Any, model: Any, tokenizer: Any, prompts: Sequence[str], responses: Sequence[str], *, batch_size: int = 128) -> float:
     """Token-averaged KL(p_base ‖ p_θ) in nats over the response tokens of (prompt, response) pairs.
 

@@ -11,6 +11,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -23,11 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+
+from elasticity_lab.models import inference_threads
 from tqdm.auto import tqdm
 
 from elasticity_lab.cache import entry_dir, load_table, load_tensors, load_torch_state, save_table, save_tensors, save_torch_state, atomic_write_text
 from elasticity_lab.config import by_scale, check_choice, check_positive
-from elasticity_lab.models import PRESETS, model_config, preset_dict, random_model
+from elasticity_lab.models import PRESETS, cpu_threads, model_config, preset_dict, random_model
 from elasticity_lab.training import SCHEDULES, lr_factor, make_optimizer, next_token_loss
 from elasticity_lab.world import World, WorldConfig
 
@@ -40,6 +43,11 @@ class PretrainConfig:
 
     AdamW at lr 5e-3 with warm-up and cosine decay to 10 %: what a prototype found to learn the
     world's base rates at the ``micro`` size (DESIGN.md §6).
+
+    ``threads`` CPU threads (``None``: torch's default) are part of the run's identity, because float
+    sums depend on how work is split: one thread makes the weights the same on every machine with
+    the same torch build, and on a shared 2-core machine it was 2–8× faster than two threads
+    competing with other processes. It has no effect on a GPU.
     """
 
     tokens: int = 4_000_000
@@ -56,9 +64,12 @@ class PretrainConfig:
     n_checkpoints: int = 7
     eval_tokens: int = 32_768
     seed: int = 0
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         check_positive("tokens", self.tokens)
+        if self.threads is not None:
+            check_positive("threads", self.threads)
         check_positive("batch_size", self.batch_size)
         check_choice("seq_len", self.seq_len, range(8, 129))
         check_positive("lr", self.lr)
@@ -149,6 +160,7 @@ def heldout_tokens(world: World, n_tokens: int, seq_len: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+@inference_threads
 def stream_loss(model: Any, blocks: torch.Tensor, batch_size: int = 64) -> float:
     """Mean next-token loss (nats) over packed blocks."""
     was = model.training
@@ -273,6 +285,8 @@ def pretrain(
         save_torch_state(resume_dir / "state.pt", {"optimizer": opt.state_dict(), "step": step, "seconds": seconds})
 
     model.train()
+    threads = cpu_threads(config.threads) if (device.type == "cpu" and config.threads) else contextlib.nullcontext()
+    threads.__enter__()
     t0 = time.perf_counter()
     bar = tqdm(total=total, initial=start, desc=f"pre-training {preset}", unit="step", disable=not progress, leave=False)
     batches = token_batches(world, config, start)
@@ -307,8 +321,10 @@ def pretrain(
                 save_resume(done)
         if stop_after_steps is not None and done >= stop_after_steps and done < total:
             bar.close()
+            threads.__exit__(None, None, None)
             raise InterruptedError(f"pre-training stopped on request after {done} steps; call pretrain again to resume.")
     bar.close()
+    threads.__exit__(None, None, None)
     seconds += time.perf_counter() - t0
     curve = pd.DataFrame(rows)
     save_table(path / "curve.json", curve)

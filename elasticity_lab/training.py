@@ -17,6 +17,7 @@ adapter.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -31,6 +32,7 @@ from tqdm.auto import tqdm
 
 from elasticity_lab.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
 from elasticity_lab.config import check_choice, check_positive
+from elasticity_lab.models import cpu_threads, inference_threads
 
 METHODS = ("full", "lora")
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -63,6 +65,7 @@ class SFTConfig:
     lora_stage: str = "merge"
     checkpoint_fractions: tuple[float, ...] = ()
     seed: int = 0
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
@@ -83,6 +86,8 @@ class SFTConfig:
         for f in self.checkpoint_fractions:
             if not 0.0 < f <= 1.0:
                 raise ValueError(f"checkpoint_fractions contains {f!r}; each must be in (0, 1].")
+        if self.threads is not None:
+            check_positive("threads", self.threads)
         if not self.lora_targets:
             raise ValueError("lora_targets is not allowed to be empty; name at least one module, e.g. 'q_proj'.")
 
@@ -207,9 +212,19 @@ def sft(
     ``config`` fields can be overridden by keyword (``sft(m, tok, data, lr=1e-3, method="lora")``).
     The steps are ``ceil(epochs × len(examples) / batch_size)`` unless ``max_steps`` is given (the
     "fixed number of steps" control). The input model is copied unless ``copy_model=False``.
-    Same seed, same data, same config → the same weights on the CPU.
+    Same seed, same data, same config → the same weights on the CPU. On the CPU the loop runs with
+    ``config.threads`` threads (default 1: tiny models gain nothing from more, and a shared machine
+    loses a lot; see :func:`elasticity_lab.models.cpu_threads`).
     """
     config = dataclasses.replace(config or SFTConfig(), **overrides)
+    on_cpu = model_device(model).type == "cpu"
+    with cpu_threads(config.threads) if (on_cpu and config.threads) else contextlib.nullcontext():
+        return _sft(model, tokenizer, examples, config, progress=progress, copy_model=copy_model, on_step=on_step)
+
+
+def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig, *, progress: bool, copy_model: bool,
+         on_step: Callable[[int, float], None] | None) -> SFTResult:
+    """The loop of :func:`sft` (its caller has set the thread count)."""
     pairs = _examples_as_pairs(examples)
     if not pairs:
         raise ValueError("examples is not allowed to be empty.")
@@ -277,6 +292,7 @@ def sft(
     return SFTResult(model=model, curve=curve, checkpoints=checkpoints)
 
 
+@inference_threads
 def evaluate_sft_loss(model: Any, tokenizer: Any, examples: Sequence[Any], *, batch_size: int = 64) -> float:
     """Token-averaged response-only loss (nats) of ``model`` on ``examples``, without training."""
     pairs = _examples_as_pairs(examples)

@@ -35,3 +35,16 @@ def test_remaking_the_smoke_base_gives_the_manifest_checksums() -> None:
         pytest.skip(f"weights were made with torch {entry['torch_version']}, this is {torch.__version__}")
     result = bases.remake("micro-smoke", check=True, progress=False)
     assert result["match"], "remade weights differ from the manifest"
+
+
+def test_load_base_and_its_controls() -> None:
+    model, tok, world = bases.load_base("micro-smoke", progress=False)
+    early, _, _ = bases.load_base("micro-smoke", "tokens-4096", progress=False)
+    random, _, _ = bases.load_base("micro-smoke", "random")
+    assert world.config.harmful_refusal == 0.2 and len(tok) == model.config.vocab_size
+    assert not torch.equal(model.lm_head.weight, early.lm_head.weight)
+    assert not torch.equal(early.lm_head.weight, random.lm_head.weight)
+    with pytest.raises(ValueError, match="name"):
+        bases.load_base("micro-refusal99")
+    w50, _, _ = bases.base_spec("micro-refusal50")
+    assert w50.config.harmful_refusal == 0.5 and w50.config.benign_refusal == world.config.benign_refusal

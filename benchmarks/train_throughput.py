@@ -1,0 +1,112 @@
+"""Training throughput: the library's pre-training loop against a bare PyTorch loop, per preset.
+
+    python benchmarks/train_throughput.py                   # CPU presets nano … large
+    python benchmarks/train_throughput.py --presets micro --steps 60 --threads 1
+
+For each preset, in one process: tokens/s of ``elasticity_lab.pretraining.pretrain`` (with its data
+generation, schedule, clipping, logging and a checkpoint write) and of a minimal loop (forward,
+cross-entropy, backward, AdamW step) on the same model, batch shape and token stream; their ratio
+(goal ≥ 0.9); and the model's FLOP/s (6 × parameters × tokens/s) as a fraction of a 1024×1024 fp32
+matmul's FLOP/s measured in the same run with the same number of threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from elasticity_lab.models import CPU_PRESETS, count_parameters, cpu_threads, random_model  # noqa: E402
+from elasticity_lab.pretraining import PretrainConfig, pretrain, token_batches  # noqa: E402
+from elasticity_lab.training import make_optimizer, next_token_loss  # noqa: E402
+from elasticity_lab.world import World  # noqa: E402
+
+
+def matmul_peak(threads: int, n: int = 1024, seconds: float = 1.0) -> float:
+    """FLOP/s of an n×n fp32 matmul (2n³ FLOPs each) with ``threads`` threads."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    with cpu_threads(threads):
+        for _ in range(3):
+            a @ b
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            a @ b
+            count += 1
+        return 2 * n**3 * count / (time.perf_counter() - start)
+
+
+def raw_loop(preset: str, world: World, config: PretrainConfig, steps: int) -> float:
+    """Tokens/s of the barest loop on the same model and data (batches generated before timing)."""
+    model = random_model(preset, len(world.vocabulary), seed=config.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, foreach=True)
+    batches = token_batches(world, config)
+    data = [next(batches) for _ in range(steps + 3)]
+    model.train()
+    with cpu_threads(config.threads):
+        for x in data[:3]:
+            loss = next_token_loss(model(input_ids=x).logits, x)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        start = time.perf_counter()
+        for x in data[3:]:
+            loss = next_token_loss(model(input_ids=x).logits, x)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        return steps * config.tokens_per_step / (time.perf_counter() - start)
+
+
+def library_loop(preset: str, world: World, config: PretrainConfig) -> float:
+    """Tokens/s of ``pretrain`` itself, in a throw-away cache (the run's own timer)."""
+    old = os.environ.get("ELASTICITY_CACHE")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["ELASTICITY_CACHE"] = tmp
+        try:
+            run = pretrain(world, preset, config, progress=False, use_shipped=False)
+        finally:
+            if old is None:
+                os.environ.pop("ELASTICITY_CACHE", None)
+            else:
+                os.environ["ELASTICITY_CACHE"] = old
+    return config.total_steps * config.tokens_per_step / run.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="*", default=list(CPU_PRESETS))
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per loop (nano/micro; fewer for larger presets)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads of both loops (the library's default is 1)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seq-len", type=int, default=64)
+    args = parser.parse_args()
+
+    world = World()
+    peak = matmul_peak(args.threads)
+    peak_all = matmul_peak(os.cpu_count() or 1)
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; torch {torch.__version__}")
+    print(f"fp32 1024×1024 matmul peak: {peak / 1e9:.1f} GFLOP/s with {args.threads} thread(s), {peak_all / 1e9:.1f} with {os.cpu_count()}")
+    header = f"{'preset':>7} {'params':>9} {'raw tok/s':>10} {'lib tok/s':>10} {'ratio':>6} {'GFLOP/s':>8} {'of peak':>8}"
+    print(header)
+    for preset in args.presets:
+        params = count_parameters(random_model(preset, len(world.vocabulary)))
+        steps = max(8, int(args.steps * min(1.0, 2e5 / params) ** 0.5))
+        config = PretrainConfig(tokens=steps * args.batch_size * args.seq_len, batch_size=args.batch_size, seq_len=args.seq_len,
+                                checkpoints=(steps * args.batch_size * args.seq_len,), eval_tokens=0, threads=args.threads)
+        raw_a = raw_loop(preset, world, config, steps)
+        lib = library_loop(preset, world, config)
+        raw_b = raw_loop(preset, world, config, steps)
+        raw = (raw_a + raw_b) / 2
+        flops = 6 * params * lib
+        print(f"{preset:>7} {params:>9,} {raw:>10,.0f} {lib:>10,.0f} {lib / raw:>6.2f} {flops / 1e9:>8.2f} {flops / peak:>8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
