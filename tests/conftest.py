@@ -46,6 +46,7 @@ def executed_notebook(notebook: Path) -> Path:
             papermill.execute_notebook(
                 str(notebook), str(out), parameters={"scale": "smoke"}, kernel_name="python3",
                 cwd=str(notebook.parent), progress_bar=False, log_output=False,
+                execution_timeout=600,  # seconds per cell: a hung cell fails its chapter instead of CI
             )
             _executed[key] = out
         except Exception as err:  # noqa: BLE001 - re-raised for every test that needs this chapter
