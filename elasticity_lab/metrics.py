@@ -177,3 +177,95 @@ def behaviour_table(model: Any, tokenizer: Any, world: Any, *, tasks: Sequence[s
                 "aligned_data_rate": 0.0 if (task == "safety" and kind == "benign") else 1.0,
             })
     return pd.DataFrame(rows)
+
+
+def answer_distribution(logits: torch.Tensor, *, temperature: float = 1.0, top_p: float = 1.0, greedy: bool = False) -> torch.Tensor:
+    """Log-probabilities of the next-token distribution that :func:`elasticity_lab.generation.generate`
+    samples from, for ``logits`` of shape (..., vocab): temperature first, then the nucleus (top-p),
+    as ``transformers`` applies them; ``greedy`` is a one-hot on the arg-max. Filtered tokens get -inf.
+
+    Why: the SFT loss on a teacher's answers is, in expectation, the entropy of *this* distribution
+    plus the student's KL to it; the entropy is the part no student can remove (the resistance
+    chapter's entropy confound).
+    """
+    logits = logits.float()
+    if greedy:
+        out = torch.full_like(logits, -math.inf)
+        return out.scatter(-1, logits.argmax(-1, keepdim=True), 0.0)
+    check_positive("temperature", temperature)
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p={top_p!r} is not allowed; it must be in (0, 1].")
+    scores = logits / temperature
+    if top_p < 1.0:
+        sorted_scores, order = torch.sort(scores, descending=False, dim=-1)
+        remove_sorted = sorted_scores.softmax(-1).cumsum(-1) <= (1 - top_p)
+        remove_sorted[..., -1:] = False
+        remove = remove_sorted.scatter(-1, order, remove_sorted)
+        scores = scores.masked_fill(remove, -math.inf)
+    return torch.log_softmax(scores, dim=-1)
+
+
+@torch.no_grad()
+@inference_threads
+def teacher_student_gap(
+    teacher: Any,
+    student: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    *,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    greedy: bool = False,
+    batch_size: int = 128,
+) -> dict[str, float]:
+    """How far a student is from the process that wrote a teacher's answers, per response token (nats).
+
+    At every response position (with the end token) of the (prompt, response) pairs, ``q`` is the
+    teacher's next-token distribution as sampled (:func:`answer_distribution` with the same
+    ``temperature``/``top_p``/``greedy``), ``p`` the student's. Token-averaged over all positions,
+    like the SFT loss:
+
+    - ``entropy``: H(q), the floor of the SFT loss on these answers (0 for greedy answers);
+    - ``teacher_entropy``: the teacher's own entropy at temperature 1 (what the raw loss confounds);
+    - ``cross_entropy``: E_q[-log p], the student's expected loss per token;
+    - ``kl``: KL(q ‖ p) = cross_entropy − entropy, the part the student must close by training;
+    - ``student_nll``: -log p of the tokens actually written (the loss of the first SFT step, in expectation).
+
+    ``student=None`` computes only the teacher's entropies.
+    """
+    if len(prompts) != len(responses) or not prompts:
+        raise ValueError("prompts and responses must be non-empty and of the same length.")
+    pad = pad_id_of(tokenizer)
+    device = _device(teacher)
+    sums = dict.fromkeys(("entropy", "teacher_entropy", "cross_entropy", "kl", "student_nll"), 0.0)
+    count = 0
+    models = [m for m in (teacher, student) if m is not None]
+    flags = [m.training for m in models]
+    for m in models:
+        m.eval()
+    for i in range(0, len(prompts), batch_size):
+        enc = [encode_example(tokenizer, p, r) for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
+        batch = {k: v.to(device) for k, v in collate(enc, pad).items()}
+        mask = batch["labels"][:, 1:] != IGNORE_INDEX
+        logits_t = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
+        lq = answer_distribution(logits_t, temperature=temperature, top_p=top_p, greedy=greedy)
+        q = lq.exp()
+        lt = torch.log_softmax(logits_t, -1)
+        sums["entropy"] += float((-(torch.where(q > 0, q * lq, torch.zeros_like(q))).sum(-1) * mask).sum())
+        sums["teacher_entropy"] += float((-(lt.exp() * lt).sum(-1) * mask).sum())
+        if student is not None:
+            lp = torch.log_softmax(student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float(), -1)
+            ce = -(torch.where(q > 0, q * lp, torch.zeros_like(q))).sum(-1)
+            kl = torch.where(q > 0, q * (lq - lp), torch.zeros_like(q)).sum(-1)
+            nll = -lp.gather(-1, batch["labels"][:, 1:].clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            sums["cross_entropy"] += float((ce * mask).sum())
+            sums["kl"] += float((kl * mask).sum())
+            sums["student_nll"] += float((nll * mask).sum())
+        count += int(mask.sum())
+    for m, f in zip(models, flags):
+        m.train(f)
+    out = {k: v / count for k, v in sums.items()}
+    if student is None:
+        out = {k: out[k] for k in ("entropy", "teacher_entropy")}
+    return out
