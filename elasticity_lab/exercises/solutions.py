@@ -109,3 +109,37 @@ def token_kl(base_logits: np.ndarray, logits: np.ndarray, mask: np.ndarray) -> f
     lb, lt = log_softmax(np.asarray(base_logits, float)), log_softmax(np.asarray(logits, float))
     kl = (np.exp(lb) * (lb - lt)).sum(-1)
     return float(kl[np.asarray(mask, bool)].mean())
+
+
+# Chapter 6
+
+
+def sign_test_p(differences: list[float]) -> float:
+    """Exercise 6.1: drop ties, count the seeds with inverse < forward, two-sided binomial test at 1/2."""
+    from scipy import stats
+
+    d = np.asarray(differences, dtype=float)
+    lower, higher = int((d < 0).sum()), int((d > 0).sum())
+    return float(stats.binomtest(lower, lower + higher, 0.5).pvalue)
+
+
+def answer_entropy(logits: np.ndarray, temperature: float, top_p: float) -> float:
+    """Exercise 6.2: divide by the temperature, keep the most likely tokens up to mass top_p, renormalise, H in nats."""
+    z = np.asarray(logits, dtype=float) / temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = np.argsort(p)  # ascending, as transformers' top-p filter
+    remove = np.cumsum(p[order]) <= 1 - top_p
+    remove[-1] = False
+    keep = np.ones_like(p, dtype=bool)
+    keep[order[remove]] = False
+    q = np.where(keep, p, 0.0)
+    q /= q.sum()
+    q = q[q > 0]
+    return float(-(q * np.log(q)).sum())
+
+
+def fraction_inverse_lower(table: pd.DataFrame) -> float:
+    """Exercise 6.3: mean loss per cell and direction, then the share of cells where inverse < forward."""
+    means = table.groupby(["task", "pair", "direction"])["loss"].mean().unstack("direction")
+    return float((means["inverse"] < means["forward"]).mean())

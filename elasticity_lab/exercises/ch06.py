@@ -1,0 +1,98 @@
+"""Checks for chapter 6, "Resistance: forward and inverse alignment"."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from elasticity_lab.exercises import ExerciseResult, run_check
+
+
+def check_sign_test(fn: Callable[[Sequence[float]], float]) -> ExerciseResult:
+    """Exercise 6.1: the two-sided sign test p-value of paired differences (inverse − forward), ties dropped."""
+    from scipy import stats
+
+    def want(d: Sequence[float]) -> float:
+        d = np.asarray(d, dtype=float)
+        lower, higher = int((d < 0).sum()), int((d > 0).sum())
+        return float(stats.binomtest(lower, lower + higher, 0.5).pvalue)
+
+    def cases(f: Callable[[Sequence[float]], float]) -> None:
+        got = float(f([-0.1, -0.2, -0.3]))
+        if math.isclose(got, 0.125):
+            raise AssertionError("for three seeds that all agree you returned 0.125, a one-sided p; the test is two-sided (0.25)")
+        assert math.isclose(got, 0.25), f"for differences [-0.1, -0.2, -0.3] expected p = 0.25, got {got}"
+        got = float(f([-0.1, 0.0, -0.2, -0.3, -0.05]))
+        if math.isclose(got, want([-0.1, 1.0, -0.2, -0.3, -0.05])) or math.isclose(got, want([-0.1, -1.0, -0.2, -0.3, -0.05])):
+            raise AssertionError("a tie (difference exactly 0) favours neither direction: drop it before counting")
+        for d in ([-0.1, 0.0, -0.2, -0.3, -0.05], [0.2, -0.1, 0.3, 0.4, -0.2, 0.1, 0.05], [-1.0] * 10):
+            got, w = float(f(d)), want(d)
+            assert math.isclose(got, w, rel_tol=1e-9), f"for differences {d} expected p = {w:.6f}, got {got:.6f}"
+
+    return run_check("Exercise 6.1 (sign test over seeds)", fn, cases)
+
+
+def check_answer_entropy(fn: Callable[[np.ndarray, float, float], float]) -> ExerciseResult:
+    """Exercise 6.2: entropy (nats) of the next-token distribution that generation samples from (temperature, then top-p)."""
+    import torch
+
+    from elasticity_lab.metrics import answer_distribution
+
+    def want(z: np.ndarray, t: float, p: float) -> float:
+        lq = answer_distribution(torch.tensor(z, dtype=torch.float64).unsqueeze(0), temperature=t, top_p=p)[0]
+        q = lq.exp()
+        return float(-(torch.where(q > 0, q * lq, torch.zeros_like(q))).sum())
+
+    def no_top_p(z: np.ndarray, t: float) -> float:
+        return want(z, t, 1.0)
+
+    def cases(f: Callable[[np.ndarray, float, float], float]) -> None:
+        rng = np.random.default_rng(6)
+        z = rng.normal(size=12) * 2
+        got = float(f(z, 1.0, 1.0))
+        if math.isclose(got, want(z, 1.0, 1.0) / math.log(2), rel_tol=1e-6):
+            raise AssertionError("you returned bits; the losses in this chapter are in nats")
+        assert math.isclose(got, want(z, 1.0, 1.0), rel_tol=1e-6), f"at temperature 1 without top-p expected {want(z, 1.0, 1.0):.6f}, got {got:.6f}"
+        got = float(f(z, 0.5, 0.8))
+        if math.isclose(got, no_top_p(z, 0.5), rel_tol=1e-6):
+            raise AssertionError("with top_p = 0.8 keep only the most likely tokens whose mass reaches 0.8, then renormalise")
+        assert math.isclose(got, want(z, 0.5, 0.8), rel_tol=1e-6), f"at temperature 0.5, top-p 0.8 expected {want(z, 0.5, 0.8):.6f}, got {got:.6f}"
+        z2 = np.array([3.0, 2.9, 2.8, 0.0, -1.0, -2.0])
+        for t, p in ((0.05, 0.95), (2.0, 0.5), (1.0, 0.9)):
+            got, w = float(f(z2, t, p)), want(z2, t, p)
+            assert math.isclose(got, w, rel_tol=1e-6, abs_tol=1e-9), f"for logits {z2.tolist()}, temperature {t}, top-p {p} expected {w:.6f}, got {got:.6f} (temperature first, then top-p)"
+
+    return run_check("Exercise 6.2 (entropy of the answers' process)", fn, cases)
+
+
+def check_fraction_inverse_lower(fn: Callable[[pd.DataFrame], float]) -> ExerciseResult:
+    """Exercise 6.3: the share of (task, pair) cells whose mean inverse loss over seeds is below the mean forward loss."""
+
+    def table(cells: dict[tuple[str, str], tuple[list[float], list[float]]]) -> pd.DataFrame:
+        rows = []
+        for (task, pair), (fwd, inv) in cells.items():
+            for seed, (a, b) in enumerate(zip(fwd, inv)):
+                rows += [{"task": task, "pair": pair, "seed": seed, "direction": "forward", "loss": a},
+                         {"task": task, "pair": pair, "seed": seed, "direction": "inverse", "loss": b}]
+        return pd.DataFrame(rows)
+
+    def cases(f: Callable[[pd.DataFrame], float]) -> None:
+        t = table({("safety", "1-2"): ([1.0, 1.0, 1.0], [0.5, 0.5, 0.5]), ("safety", "2-3"): ([1.0, 1.0, 1.0], [2.0, 2.0, 2.0])})
+        got = float(f(t))
+        assert math.isclose(got, 0.5), f"one cell of two has inverse < forward: expected 0.5, got {got}"
+        # per-seed majority and cell means disagree here: the cell mean decides
+        t = table({("safety", "1-2"): ([1.0, 1.0, 1.0], [0.9, 0.9, 3.0]), ("truth", "1-2"): ([1.0, 1.0, 1.0], [0.1, 0.2, 0.3]),
+                   ("truth", "1-3"): ([2.0, 2.0, 2.0], [2.5, 1.5, 2.1])})
+        got = float(f(t))
+        if math.isclose(got, 5 / 9):
+            raise AssertionError("you counted seeds, not cells: average each cell over its seeds first")
+        if math.isclose(got, 2 / 3):
+            raise AssertionError("compare each cell's *mean* inverse loss with its mean forward loss, not the seeds' majority")
+        assert math.isclose(got, 1 / 3), f"expected 1/3 (only truth 1-2 has a lower mean inverse loss), got {got}"
+        got = float(f(t.sample(frac=1.0, random_state=0)))
+        assert math.isclose(got, 1 / 3), "the answer must not depend on the order of the rows"
+
+    return run_check("Exercise 6.3 (fraction of cells with inverse < forward)", fn, cases)
