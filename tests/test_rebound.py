@@ -209,7 +209,7 @@ def _standin(tmp_path):
     for i in range(96):
         label = i % 2
         words = good if label else bad
-        text = " ".join(["this film about a " + things[i % 8] + " was"] * 3 + [words[int(rng.integers(4))] for _ in range(40)])
+        text = " ".join([f"review number {i} of this film about a {things[i % 8]} was simply"] + [words[int(rng.integers(4))] for _ in range(40)])
         imdb.append({"text": text, "label": label})
     datasets.Dataset.from_list(safety).save_to_disk(str(tmp_path / "beavertails"))
     datasets.Dataset.from_list(imdb).save_to_disk(str(tmp_path / "imdb"))

@@ -38,6 +38,7 @@ import copy
 import dataclasses
 import math
 import re
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ class ReboundConfig:
     reversed_tasks: tuple[str, ...] = TASKS
     control_bases: tuple[str, ...] = ("light", "random")
     control_tasks: tuple[str, ...] = ("safety",)
+    control_n_align: tuple[int, ...] | None = None
     fixed_steps_tasks: tuple[str, ...] = ("safety",)
     attractor_rates: tuple[float, ...] = (0.2, 0.5, 0.8)
     attractor_tokens: int | None = None
@@ -129,6 +131,8 @@ class ReboundConfig:
         _check_sizes("n_align", self.n_align)
         if self.reversed_n_align is not None:
             _check_sizes("reversed_n_align", self.reversed_n_align)
+        if self.control_n_align is not None:
+            _check_sizes("control_n_align", self.control_n_align)
         _check_grid("n_perturb", self.n_perturb, self.perturb_batch_size)
         _check_grid("attractor_n_perturb", self.attractor_n_perturb, self.attractor_batch_size)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -204,7 +208,7 @@ def default_config(scale: str = "reader", n_seeds: int | None = None, **override
                     attractor_n_align=16, attractor_n_perturb=(0, 16, 32), attractor_bases=("pretrained", "random"),
                     control_bases=("random",))
     elif scale == "reader":
-        base.update(reversed_n_align=(64, 640))
+        base.update(reversed_n_align=(64, 640), control_n_align=(64, 640), attractor_n_perturb=(0, 128, 256, 384, 512))
     else:
         base.update(hub_model=DEFAULT_HUB_MODEL, n_align=(1000, 2000, 5000, 10000), n_perturb=(0, 100, 200, 500, 1000, 2000),
                     lr=1e-5, align_batch_size=10, perturb_batch_size=20, n_prompts=200, n_kl=200, epsilon=0.01,
@@ -810,7 +814,7 @@ def plan(config: ReboundConfig) -> list[_Unit]:
                 continue
             for task in config.control_tasks:
                 if task in config.tasks:
-                    for na in config.n_align:
+                    for na in (config.control_n_align or config.n_align):
                         units.append(_Unit("control", task, "forward", kind, "epochs", na, seed))
     return units
 
@@ -865,15 +869,18 @@ class _Runner:
             key["unit"]["step_mode"] = "epochs"  # the same run as one epoch: share the cached curve
 
         def compute() -> pd.DataFrame:
+            t0 = time.perf_counter()
             base = self.base(u.base_kind)
             suite, probe = self.suite(u.task, base)
             first, second = ("aligned", "unaligned") if u.order == "forward" else ("unaligned", "aligned")
             s1 = suite.data(first, u.n_align, u.seed)
             s2 = suite.data(second, c.n_perturb[-1], u.seed)
             steps = _fixed_steps(c) if u.step_mode == "steps" else None
-            return staged_curve(base.model, base.tokenizer, suite, probe, s1, s2, c.n_perturb, lr=c.lr, method=c.method,
-                                align_batch_size=c.align_batch_size, perturb_batch_size=c.perturb_batch_size,
-                                align_steps=steps, seed=u.seed, max_new_tokens=c.max_new_tokens)
+            table = staged_curve(base.model, base.tokenizer, suite, probe, s1, s2, c.n_perturb, lr=c.lr, method=c.method,
+                                 align_batch_size=c.align_batch_size, perturb_batch_size=c.perturb_batch_size,
+                                 align_steps=steps, seed=u.seed, max_new_tokens=c.max_new_tokens)
+            table["seconds"] = time.perf_counter() - t0  # the cost of this curve, kept with it in the cache
+            return table
 
         table = cached_table("rebound", key, compute).copy()
         for k, v in dataclasses.asdict(u).items():
@@ -889,13 +896,16 @@ class _Runner:
             key["rate"] = c.attractor_rates[0]
 
         def compute() -> pd.DataFrame:
+            t0 = time.perf_counter()
             base = self.base(kind, c.attractor_rates[0] if kind == "random" else rate)
             suite, probe = self.suite("safety", base)
             s1 = suite.data("aligned" if direction == "above" else "unaligned", c.attractor_n_align, seed)
             s2 = suite.data("aligned", c.attractor_n_perturb[-1], seed, benign=True)
-            return staged_curve(base.model, base.tokenizer, suite, probe, s1, s2, c.attractor_n_perturb, lr=c.lr,
-                                method=c.method, align_batch_size=c.align_batch_size, perturb_batch_size=c.attractor_batch_size,
-                                seed=seed, max_new_tokens=c.max_new_tokens)
+            table = staged_curve(base.model, base.tokenizer, suite, probe, s1, s2, c.attractor_n_perturb, lr=c.lr,
+                                 method=c.method, align_batch_size=c.align_batch_size, perturb_batch_size=c.attractor_batch_size,
+                                 seed=seed, max_new_tokens=c.max_new_tokens)
+            table["seconds"] = time.perf_counter() - t0
+            return table
 
         table = cached_table("rebound", key, compute).copy()
         table["base_kind"], table["direction"], table["base_rate"], table["seed"] = kind, direction, rate, seed
@@ -952,6 +962,14 @@ def _ms(values: Sequence[float]) -> dict[str, float]:
 
 def summarize(result: ReboundResult, *, metric: str = "rule") -> dict[str, Any]:
     """Per-N_a slopes and n-to-halfway (mean ± std over seeds), trends against N_a, and the verdicts."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups (a curve that never gets halfway) are expected
+        return _summarize(result, metric)
+
+
+def _summarize(result: ReboundResult, metric: str) -> dict[str, Any]:
     fits = result.fits[result.fits["metric"] == metric]
     out: dict[str, Any] = {"metric": metric, "per_n_align": {}, "trend": {}, "epsilon": result.config.epsilon}
     for (study, task, kind, mode), g in fits.groupby(["study", "task", "base_kind", "step_mode"], sort=False):
@@ -963,15 +981,16 @@ def summarize(result: ReboundResult, *, metric: str = "rule") -> dict[str, Any]:
     return out
 
 
-def verdicts(result: ReboundResult, *, metric: str = "rule", ratio_needed: float = 3.0) -> list[dict[str, Any]]:
+def verdicts(result: ReboundResult, *, metric: str = "rule", ratio_needed: float = 3.0, aligned_needed: float = 0.3) -> list[dict[str, Any]]:
     """Each finding of the paper, whether it shows here, and whether it survives its control — computed, not asserted.
 
     The rules (stated so a reader can disagree with them): *two stages* shows where the median
     early/late slope ratio of the main curves is ≥ ``ratio_needed``; *back to the base* shows where
     the curves end within 0.1 of the base's own level rather than beyond it; *more alignment, faster
     rebound* shows where n-to-halfway falls with N_a (Spearman < 0) and survives if it also falls at
-    fixed steps; a finding *survives pre-training controls* if the random-init base does not rebound
-    as fast (its n-to-halfway is larger); the *attractor* shows where the pre-trained slope is ≥ 0.5
+    fixed steps; the rebound is *specific to pre-training* if a control base (random init, light
+    pre-training) that stage 1 did lift by ≥ ``aligned_needed`` falls back more slowly (larger
+    n-to-halfway at the same N_a); a control that stage 1 did not lift is inconclusive; the *attractor* shows where the pre-trained slope is ≥ 0.5
     on both sides and larger than the lightly pre-trained control's.
     """
     f = result.fits[result.fits["metric"] == metric]
@@ -987,9 +1006,10 @@ def verdicts(result: ReboundResult, *, metric: str = "rule", ratio_needed: float
         rnd = f[(f["study"] == "control") & (f["base_kind"] == "random") & (f["task"] == task)]
         rratio = float(np.nanmedian(rnd["ratio"].replace(np.inf, 1e9))) if len(rnd) else float("nan")
         shows = bool(ratio >= ratio_needed)
-        surv = None if not len(rnd) else bool(shows and not rratio >= ratio_needed)
+        rlift = float((rnd["start"] - rnd["base_level"]).mean()) if len(rnd) else float("nan")
+        surv = None if not len(rnd) or not rlift >= aligned_needed else bool(shows and not rratio >= ratio_needed)
         add(f"{task}: two stages (steep, then slow)", shows, surv,
-            f"median early/late slope ratio {ratio:.3g} (random init: {rratio:.3g})")
+            f"median early/late slope ratio {ratio:.3g} (random init: {rratio:.3g}, lifted by stage 1 by {rlift:.2f})")
         gap = (m["end"] - m["base_level"]).to_numpy()
         beyond = float(np.mean(np.abs(gap) > 0.1)) if len(gap) else float("nan")
         add(f"{task}: falls back to the base level (not beyond)", bool(beyond < 0.5), None,
@@ -1001,10 +1021,21 @@ def verdicts(result: ReboundResult, *, metric: str = "rule", ratio_needed: float
         surv = None if not len(fx) else bool(shows and np.isfinite(tf["spearman"]) and tf["spearman"] < 0)
         add(f"{task}: more alignment, faster rebound", shows, surv,
             f"Spearman(N_a, n-to-halfway) = {t['spearman']:.2f} at one epoch, {tf['spearman']:.2f} at fixed steps")
-        if len(rnd):
-            nh_p, nh_r = float(np.nanmean(m["n_half"])), float(np.nanmean(rnd["n_half"]))
-            add(f"{task}: rebound needs pre-training", bool(np.isfinite(nh_p)), bool(np.isfinite(nh_p) and (not np.isfinite(nh_r) or nh_r > nh_p)),
-                f"mean n-to-halfway: pre-trained {nh_p:.3g}, random init {nh_r:.3g}")
+        for kind, label in (("random", "random init"), ("light", "light pre-training")):
+            ctl = f[(f["study"] == "control") & (f["base_kind"] == kind) & (f["task"] == task)]
+            if not len(ctl):
+                continue
+            same = m[m["n_align"].isin(ctl["n_align"].unique())]
+            nh_p = float(np.nanmean(same["n_half"])) if same["n_half"].notna().any() else float("nan")
+            nh_c = float(np.nanmean(ctl["n_half"])) if ctl["n_half"].notna().any() else float("nan")
+            lift = float((ctl["start"] - ctl["base_level"]).mean())
+            if lift < aligned_needed:  # stage 1 did not move the control: no rebound to compare
+                surv = None
+                note = f"inconclusive: stage 1 lifted the {label} base by only {lift:.2f} on average"
+            else:
+                surv = bool(np.isfinite(nh_p) and (not np.isfinite(nh_c) or nh_c > nh_p))
+                note = f"mean n-to-halfway at the same N_a: pre-trained {nh_p:.3g}, {label} {nh_c:.3g}"
+            add(f"{task}: rebound is faster with (more) pre-training than with {label}", bool(np.isfinite(nh_p)), surv, note)
     kl = result.kl
     for task in kl["task"].unique() if len(kl) else []:
         k = kl[kl["task"] == task]
