@@ -143,3 +143,30 @@ def fraction_inverse_lower(table: pd.DataFrame) -> float:
     """Exercise 6.3: mean loss per cell and direction, then the share of cells where inverse < forward."""
     means = table.groupby(["task", "pair", "direction"])["loss"].mean().unstack("direction")
     return float((means["inverse"] < means["forward"]).mean())
+
+
+# Chapter 7
+
+
+def n_to_halfway(n: list[float], y: list[float], base_level: float) -> float:
+    """Exercise 7.1: walk the curve until it crosses (start + base) / 2, then interpolate linearly."""
+    target = (y[0] + base_level) / 2
+    sign = 1.0 if y[0] > target else -1.0
+    for i in range(1, len(n)):
+        if sign * (y[i] - target) <= 0:
+            return n[i - 1] + (n[i] - n[i - 1]) * (y[i - 1] - target) / (y[i - 1] - y[i])
+    return float("nan")
+
+
+def kl_threshold(n: list[float], kl: list[float], epsilon: float) -> float:
+    """Exercise 7.2: sort by n and return the first n whose KL is below epsilon."""
+    for ni, k in sorted(zip(n, kl)):
+        if k < epsilon:
+            return float(ni)
+    return float("nan")
+
+
+def attractor_slope(base_rates: list[float], settled: list[float]) -> float:
+    """Exercise 7.3: the least-squares slope cov(x, y) / var(x) of settling levels on base rates."""
+    x, y = np.asarray(base_rates, float), np.asarray(settled, float)
+    return float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
