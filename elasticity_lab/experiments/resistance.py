@@ -538,6 +538,29 @@ def paper_table(summary: pd.DataFrame, metric: str = "mean_loss", *, base: str |
     return df[keep + ["task", "pair", "forward (θk→θl)", "inverse (θl→θk)", "inverse vs forward", "sign p", "t p"]].reset_index(drop=True)
 
 
+def survival_table(summary: pd.DataFrame, *, pretrained: str, no_pretraining: str, metrics: Sequence[str] = ("mean_loss", "excess_loss", "kl_start")) -> pd.DataFrame:
+    """Which version of the finding (metric × answer mode) survives its controls, as measured.
+
+    Per version: the fraction of cells with inverse < forward from the pre-trained base and from the
+    base with no pre-training, and two verdicts: ``holds`` (a majority of the pre-trained base's cells)
+    and ``survives`` (holds, and more often than without pre-training: a pattern that a random
+    initialisation shows as often is no evidence that pre-training resists).
+    """
+    check_choice("pretrained", pretrained, sorted(set(summary["base"])))
+    check_choice("no_pretraining", no_pretraining, sorted(set(summary["base"])))
+    rows = []
+    for metric in metrics:
+        for mode in dict.fromkeys(summary["answer_mode"]):
+            s = summary[(summary["metric"] == metric) & (summary["answer_mode"] == mode)]
+            a, b = s[s["base"] == pretrained], s[s["base"] == no_pretraining]
+            if a.empty or b.empty:
+                continue
+            fa, fb = float(a["inverse_lower"].mean()), float(b["inverse_lower"].mean())
+            rows.append({"metric": metric, "answer_mode": mode, "cells": len(a), "pre-trained": round(fa, 3), "no pre-training": round(fb, 3),
+                         "holds": fa > 0.5, "survives": fa > 0.5 and fa > fb})
+    return pd.DataFrame(rows)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
