@@ -86,6 +86,10 @@ def test_attractor_slope_is_one_for_perfect_attraction() -> None:
     levels = rb.attractor_levels(pd.DataFrame(rows))
     slopes = rb.attractor_slopes(levels)
     assert np.allclose(slopes["slope_mean"], 1.0) and np.allclose(slopes["slope_std"], 0.0, atol=1e-12)
+    from elasticity_lab.plots import rebound as figs
+
+    fig = figs.attractor_figure(levels, slopes.assign(metric="rule"))
+    assert len(fig.data) == 3 and "slope 1.00" in fig.data[1].name
 
 
 # --------------------------------------------------------------------------- the protocol on a tiny model
@@ -241,6 +245,15 @@ def test_hub_path_on_local_stand_ins(tmp_path, monkeypatch) -> None:
     assert set(c["study"]) == {"main", "reversed", "control"} and result.attractor.empty
     assert c[["rule", "likelihood", "kl"]].notna().all().all()
     assert (c.loc[c["n"] == 0, "kl"] > 0).all()
+    from elasticity_lab.plots import rebound as figs
+
+    assert len(figs.rebound_figure(c, "safety", fits=result.fits).data) >= 4
+    slider = figs.n_align_slider_figure(c, "safety")
+    assert [s["label"] for s in slider.layout.sliders[0].steps] == ["4", "8"]
+    assert sum(bool(t.visible) for t in slider.data) < len(slider.data)  # one N_a shown at a time
+    figs.kl_table_figure(result.kl, rb.PAPER_KL_TABLE)
+    figs.controls_figure(c, "safety")
+    figs.rate_figure(result.fits, "safety")
     suite = rb.HubTask(str(root / "beavertails"), "safety")
     assert all(rb.refusal_rule(r) for _, r in suite.train["aligned"])
     assert not any(rb.refusal_rule(r) for _, r in suite.train["unaligned"])
