@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import time
@@ -35,6 +36,8 @@ from elasticity_lab.training import SCHEDULES, lr_factor, make_optimizer, next_t
 from elasticity_lab.world import World, WorldConfig
 
 LN2 = math.log(2)
+PREGENERATE_TOKENS = 64 * 2**20
+"""Runs up to this many tokens generate their corpus before the loop (≤ 0.5 GB); longer ones stream it."""
 
 
 @dataclass(frozen=True)
@@ -288,8 +291,11 @@ def pretrain(
     threads = cpu_threads(config.threads) if (device.type == "cpu" and config.threads) else contextlib.nullcontext()
     threads.__enter__()
     t0 = time.perf_counter()
-    bar = tqdm(total=total, initial=start, desc=f"pre-training {preset}", unit="step", disable=not progress, leave=False)
     batches = token_batches(world, config, start)
+    if (total - start) * config.tokens_per_step <= PREGENERATE_TOKENS:
+        # generate the corpus before the loop, so that the loop itself is as lean as a bare one
+        batches = iter(list(itertools.islice(batches, total - start)))
+    bar = tqdm(total=total, initial=start, desc=f"pre-training {preset}", unit="step", disable=not progress, leave=False)
     params = [p for p in model.parameters()]
     for step in range(start, total):
         x = next(batches).to(device)
@@ -305,7 +311,7 @@ def pretrain(
         value = float(loss.detach())
         done = step + 1
         row = {"step": done, "tokens": done * config.tokens_per_step, "loss": value, "bits_per_token": value / LN2,
-               "lr": config.lr * factor, "heldout_bits_per_token": float("nan")}
+               "lr": config.lr * factor, "heldout_bits_per_token": float("nan"), "seconds": seconds + time.perf_counter() - t0}
         bar.update(1)
         if done in ckpt_steps:
             if eval_blocks is not None:
