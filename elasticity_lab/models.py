@@ -196,7 +196,7 @@ def load_model(
     revision: str | int | None = None,
     *,
     world: Any = None,
-    scale: str = "reader",
+    scale: str | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool = True,
@@ -204,12 +204,15 @@ def load_model(
     """One loading path for every base model: returns ``(model, tokenizer)``.
 
     - A preset name (``nano`` … ``full``): the base pre-trained on ``world`` (default world) with the
-      scale's default budget, trained once and then read from the cache (:mod:`elasticity_lab.pretraining`);
+      budget of ``scale`` (default: ``$ELASTICITY_SCALE``, else ``reader``), trained once and then read from the cache (:mod:`elasticity_lab.pretraining`);
       ``revision`` picks a checkpoint (``"tokens-N"``) or ``"random"`` for the untrained control.
     - Anything else: a local folder or a hub name, through ``from_pretrained`` (:func:`load_pretrained`).
     """
     if name in PRESETS:
+        from elasticity_lab.config import resolve_scale
         from elasticity_lab.pretraining import default_pretrain_config, pretrain
+
+        scale = resolve_scale(scale)
         from elasticity_lab.world import World
 
         rev = parse_revision(revision)

@@ -9,6 +9,10 @@ The authors' recipe: full-parameter SFT, lr 1e-5 constant, Adam betas (0.9, 0.95
 response tokens only. Micro-world models are 10⁴–10⁵ times smaller and need much larger rates:
 :data:`DEFAULT_LR` holds the ones measured to move a base model's behaviour within a few hundred examples.
 
+LoRA on a randomly initialised model barely lowers the loss: the adapters sit on the attention and
+MLP projections, and a random model's output layer maps everything to near-uniform logits. For the
+random-initialisation control with LoRA, add ``"lm_head"`` to ``lora_targets`` (or use full SFT).
+
 LoRA across successive stages (alignment, then perturbation): ``lora_stage="merge"`` (the default)
 merges the previous stage's adapter into the weights and starts a fresh one, so each stage is a new
 fine-tune of the previous model, as with full SFT; ``lora_stage="continue"`` keeps training the same
