@@ -63,7 +63,7 @@ def pad_sequences(sequences: Sequence[Sequence[int]] | np.ndarray, length: int |
     Sequences longer than ``length`` are cut: the tree then simply stops at that depth.
     """
     if isinstance(sequences, np.ndarray) and sequences.ndim == 2:
-        arr = sequences.astype(np.int64, copy=False)
+        arr = sequences if np.issubdtype(sequences.dtype, np.signedinteger) else sequences.astype(np.int64)
         return arr[:, :length] if length is not None else arr
     seqs = [np.asarray(s, dtype=np.int64).ravel() for s in sequences]
     width = length if length is not None else max((len(s) for s in seqs), default=0)
@@ -100,7 +100,7 @@ def _lexsort_rows(tokens: np.ndarray, n_symbols: int) -> np.ndarray:
         key <<= np.uint64(bits * (start + per_key - min(start + per_key, width)))
         keys.append(key)
     if len(keys) == 1:
-        return np.argsort(keys[0], kind="stable")
+        return np.argsort(keys[0])  # ties are identical sequences: their order does not matter
     return np.lexsort(keys[::-1])
 
 
@@ -158,7 +158,7 @@ class TokenTree:
     counts: list[np.ndarray]
     eos: list[np.ndarray]
     first_row: list[np.ndarray]
-    sorted_tokens: np.ndarray = field(repr=False)
+    sorted_tokens: np.ndarray = field(repr=False)  # (n, width) view; PAD = -1
     root_eos: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
     @property
@@ -254,7 +254,8 @@ def build_token_tree(
     width = max(a.shape[1] for a in arrays)
     if width == 0:
         raise ValueError("datasets hold no tokens; every sequence is empty.")
-    arrays = [np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=PAD) for a in arrays]
+    arrays = [a if a.shape[1] == width else np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=PAD)
+              for a in arrays]
     if weights is None:
         weights = [None] * len(arrays)
     if len(weights) != len(arrays):
@@ -284,49 +285,64 @@ def build_token_tree(
     if np.any(valid_all[:, 1:] & ~valid_all[:, :-1]):
         raise ValueError("a token follows a PAD: padding must come at the end of a sequence.")
 
-    small = (tokens + 1).astype(_smallest_int_dtype(vocab), copy=False)  # PAD -> 0 sorts first
+    small = tokens.astype(_smallest_int_dtype(vocab))
+    small += 1  # PAD -> 0 sorts first
     order = _lexsort_rows(small, vocab + 1)
-    s = small[order]
+    s = np.ascontiguousarray(small[order].T)  # (width, n): one contiguous row per depth
     ds_sorted = ds_id[order]
     w_sorted = w[order]
     del small
 
-    n = s.shape[0]
+    n = s.shape[1]
     first_diff = np.full(n, width, dtype=np.int64)  # first position where row r differs from row r-1
     if n:
         first_diff[0] = -1
     for c in range(width - 1, -1, -1):
-        first_diff[1:][s[1:, c] != s[:-1, c]] = c
+        first_diff[1:][s[c, 1:] != s[c, :-1]] = c
 
     sizes = np.bincount(ds_id, weights=w, minlength=n_ds).astype(float)
     if np.any(sizes <= 0):
         bad = [names[i] for i in np.flatnonzero(sizes <= 0)]
         raise ValueError(f"data sets {bad} are empty (total weight 0).")
-    lengths = (s != 0).sum(axis=1)
+    lengths = (s != 0).sum(axis=0)
     root_eos = np.bincount(ds_sorted[lengths == 0], weights=w_sorted[lengths == 0], minlength=n_ds).astype(float)
 
     parents, counts, eos, first_row = [], [], [], []
+    unweighted = bool(np.all(w_sorted == 1.0))
     prev_node = np.zeros(n, dtype=np.int64)  # node id of every row at the previous level (root = 0)
+    all_rows = np.arange(n, dtype=np.int64)
+
+    def tally(node_ids: np.ndarray, mask: np.ndarray | None, n_nodes: int) -> np.ndarray:
+        """(n_ds, n_nodes) total weight per data set and node of the rows in ``mask`` (None = all)."""
+        ids = node_ids if mask is None else node_ids[mask]
+        if n_ds > 1:
+            ids = ids * n_ds + (ds_sorted if mask is None else ds_sorted[mask])
+        wts = None if unweighted else (w_sorted if mask is None else w_sorted[mask])
+        out = np.bincount(ids, weights=wts, minlength=n_nodes * n_ds).astype(float, copy=False)
+        return np.ascontiguousarray(out.reshape(n_nodes, n_ds).T)
+
     for level in range(1, width + 1):
-        valid = s[:, level - 1] != 0
-        start = valid & (first_diff < level)
-        node = np.cumsum(start) - 1
+        valid = s[level - 1] != 0
+        all_valid = bool(valid.all())
+        start = (first_diff < level) if all_valid else valid & (first_diff < level)
         rows = np.flatnonzero(start)
         n_nodes = rows.size
-        idx = node[valid] * n_ds + ds_sorted[valid]
-        cnt = np.bincount(idx, weights=w_sorted[valid], minlength=n_nodes * n_ds).reshape(n_nodes, n_ds).T
+        if all_valid and n_nodes == n:  # every row is its own node: no run-length work needed
+            node = all_rows
+        else:
+            node = np.cumsum(start, dtype=np.int64) - 1
+        cnt = tally(node, None if all_valid else valid, n_nodes)
         ends = valid & (lengths == level)
-        e_idx = node[ends] * n_ds + ds_sorted[ends]
-        e = np.bincount(e_idx, weights=w_sorted[ends], minlength=n_nodes * n_ds).reshape(n_nodes, n_ds).T
+        e = tally(node, ends, n_nodes)
         parents.append(prev_node[rows].astype(np.int32 if n_nodes < 2**31 else np.int64))
-        counts.append(np.ascontiguousarray(cnt))
-        eos.append(np.ascontiguousarray(e))
+        counts.append(cnt)
+        eos.append(e)
         first_row.append(rows.astype(np.int32 if n < 2**31 else np.int64))
         prev_node = node
         if n_nodes == 0:
             break
 
-    sorted_tokens = s.astype(np.int64) - 1 if n * width <= 5_000_000 else _LazyTokens(s)
+    sorted_tokens = _LazyTokens(s)
     return TokenTree(
         vocab_size=vocab,
         max_depth=len(parents),
@@ -342,14 +358,15 @@ def build_token_tree(
 
 
 class _LazyTokens:
-    """Indexes the packed sorted array and shifts ids back only for the rows asked for (saves memory)."""
+    """The sorted sequences as a read-only ``(n, width)`` view of the compact, depth-major array kept
+    by the tree; token ids are shifted back (``PAD`` = -1) only for the rows asked for."""
 
-    def __init__(self, packed: np.ndarray) -> None:
-        self._packed = packed
-        self.shape = packed.shape
+    def __init__(self, by_depth: np.ndarray) -> None:
+        self._t = by_depth.T  # (n, width) view, no copy
+        self.shape = self._t.shape
 
     def __getitem__(self, key: object) -> np.ndarray:
-        return self._packed[key].astype(np.int64) - 1  # type: ignore[index]
+        return self._t[key].astype(np.int64) - 1  # type: ignore[index]
 
 
 # ----------------------------------------------------------------------------------------------

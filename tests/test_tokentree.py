@@ -121,3 +121,12 @@ def test_larger_data_set_wins_the_joint_code() -> None:
     ex = tt.excess_under_joint_code(pruned, [[1000, 1], [1, 1000]], ideal=True)
     assert ex[0, 0] < ex[0, 1] and ex[1, 1] < ex[1, 0]
     assert np.all(ex >= -1e-12)
+
+
+def test_weights_equal_repeated_sequences() -> None:
+    seqs = np.array([[0, 1, -1], [1, 1, 0], [0, 1, 1]])
+    weighted = tt.build_token_tree(seqs, weights=[np.array([2.0, 1.0, 3.0])], vocab_size=2)
+    repeated = tt.build_token_tree(np.repeat(seqs, [2, 1, 3], axis=0), vocab_size=2)
+    for level in range(1, 4):
+        assert np.allclose(weighted.node_weights(level), repeated.node_weights(level))
+    assert np.allclose(weighted.prune(3).probs, repeated.prune(3).probs)
