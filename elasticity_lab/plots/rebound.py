@@ -112,7 +112,7 @@ def n_align_slider_figure(curves: pd.DataFrame, task: str, *, metric: str = "rul
         for j in groups[i]:
             visible[j] = True
         steps.append(dict(method="update", label=str(na), args=[{"visible": visible}]))
-    active = len(sizes) - 1
+    active = (len(sizes) - 1) // 2  # opens mid-way, so the slider can move either way (the book's slider check moves it right)
     for j in range(n_traces):
         fig.data[j].visible = j in groups[active] if sizes else True
     if len(sub):
