@@ -446,7 +446,8 @@ def run_resistance(config: ResistanceConfig | None = None, *, progress: bool = T
     rows: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     loaded: dict[str, tuple[Any, Any, Any]] = {}
-    bar = tqdm(units, desc="resistance", disable=not progress)
+    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")  # the book and the tests set it
+    bar = tqdm(units, desc="resistance", disable=not progress or quiet)
     for spec, task, seed in bar:
         bar.set_postfix_str(f"{spec.text} · {task} · seed {seed}")
         keys = {m: _unit_key(config, spec, task, seed, m) for m in config.answer_modes}
@@ -569,7 +570,7 @@ def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
     configs = default_configs(scale, n_seeds)
     out: dict[str, Any] = {"scale": scale}
     for name, cfg in configs.items():
-        out[name] = run_resistance(cfg, progress=os.environ.get("TQDM_DISABLE", "") != "1").to_dict()
+        out[name] = run_resistance(cfg).to_dict()
     main = out["main"]
     out["config"] = main["config"]
     out["table"] = main["table"]
