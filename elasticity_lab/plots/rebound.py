@@ -26,6 +26,11 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
 
 
+def _colors(curves: pd.DataFrame) -> dict[int, str]:
+    """One colour per N_a across every figure of the chapter (so N_a = 640 is the same colour everywhere)."""
+    return {int(na): PALETTE[i % len(PALETTE)] for i, na in enumerate(sorted(curves["n_align"].unique()))}
+
+
 def _select(curves: pd.DataFrame, *, study: str, task: str, base_kind: str | None = None) -> pd.DataFrame:
     sub = curves[(curves["study"] == study) & (curves["task"] == task)]
     return sub if base_kind is None else sub[sub["base_kind"] == base_kind]
@@ -38,7 +43,7 @@ def _band_traces(g: pd.DataFrame, metric: str, color: str, name: str, *, legendg
     lo, hi = (s["mean"] - s["std"]).tolist(), (s["mean"] + s["std"]).tolist()
     seeds = int(s["count"].max()) if len(s) else 0
     return [
-        go.Scatter(x=x + x[::-1], y=hi + lo[::-1], fill="toself", fillcolor=_rgba(color, 0.15), line=dict(width=0),
+        go.Scatter(x=x + x[::-1], y=hi + lo[::-1], mode="lines", fill="toself", fillcolor=_rgba(color, 0.15), line=dict(width=0),
                    hoverinfo="skip", showlegend=False, legendgroup=legendgroup, name=f"{name} ± std"),
         go.Scatter(x=x, y=s["mean"], mode="lines+markers", line=dict(color=color), name=name, legendgroup=legendgroup,
                    showlegend=showlegend,
@@ -64,8 +69,9 @@ def rebound_figure(curves: pd.DataFrame, task: str, *, metric: str = "rule", stu
     the base model's own level dashed; with ``fits``, the fitted two stages dotted."""
     sub = _select(curves, study=study, task=task, base_kind=base_kind)
     fig = go.Figure()
-    for i, (na, g) in enumerate(sub.groupby("n_align")):
-        color = PALETTE[i % len(PALETTE)]
+    colors = _colors(curves)
+    for na, g in sub.groupby("n_align"):
+        color = colors[int(na)]
         name = f"N_a = {na}"
         for t in _band_traces(g, metric, color, name, legendgroup=name):
             fig.add_trace(t)
@@ -93,9 +99,10 @@ def n_align_slider_figure(curves: pd.DataFrame, task: str, *, metric: str = "rul
     sizes = sorted(sub["n_align"].unique())
     fig = go.Figure()
     groups: list[list[int]] = []
-    for i, na in enumerate(sizes):
+    colors = _colors(curves)
+    for na in sizes:
         g = sub[sub["n_align"] == na]
-        color = PALETTE[i % len(PALETTE)]
+        color = colors[int(na)]
         idx = []
         for t in _band_traces(g, metric, color, f"N_a = {na}: mean", legendgroup=str(na)):
             idx.append(len(fig.data))
@@ -132,9 +139,13 @@ def rate_figure(fits: pd.DataFrame, task: str, *, metric: str = "rule", value: s
               ("control", "light"): "lightly pre-trained", ("control", "random"): "random init"}
     for i, ((study, kind), g) in enumerate(f.groupby(["study", "base_kind"], sort=False)):
         s = g.groupby("n_align")[value].agg(["mean", "std"]).reset_index().fillna({"std": 0.0})
+        name = labels.get((study, kind), f"{study}, {kind}")
+        if study == "control":  # how far stage 1 moved this base: a control that was never aligned cannot rebound
+            name += f" (stage 1 lifted it by {float((g['start'] - g['base_level']).mean()):.2f})"
         fig.add_trace(go.Scatter(x=s["n_align"], y=s["mean"], error_y=dict(type="data", array=s["std"]), mode="lines+markers",
-                                 name=labels.get((study, kind), f"{study}, {kind}"), line=dict(color=PALETTE[i % len(PALETTE)])))
-    fig.update_xaxes(type="log", title="N_a (positive examples in stage 1)")
+                                 name=name, line=dict(color=PALETTE[i % len(PALETTE)])))
+    ticks = sorted(f["n_align"].unique())
+    fig.update_xaxes(type="log", title="N_a (positive examples in stage 1)", tickvals=ticks, ticktext=[str(t) for t in ticks])
     ytitle = {"n_half": "negative examples to fall halfway to the base level", "early_slope": "early slope (score per negative example)",
               "kl_stage1": "KL to the base after stage 1 (nats per token)"}.get(value, value)
     fig.update_yaxes(title=ytitle)
@@ -150,19 +161,19 @@ def kl_table_figure(kl: pd.DataFrame, paper: pd.DataFrame, *, title: str = "KL t
     def n_eps(r: pd.Series) -> str:
         if r["reached"] == 0:
             return f"not reached (0/{int(r['seeds'])})"
-        return f"{r['n_to_epsilon_mean']:.0f} ± {r['n_to_epsilon_std']:.0f} ({int(r['reached'])}/{int(r['seeds'])} seeds)"
+        return f"{r['n_to_epsilon_mean']:.0f} ± {r['n_to_epsilon_std']:.0f} ({int(r['reached'])}/{int(r['seeds'])})"
 
     fig.add_trace(go.Table(
-        header=dict(values=["task", "N_a", "KL after alignment", "lowest KL in stage 2", f"n to KL < {eps:g}"], align="left"),
+        header=dict(values=["task", "N_a", "KL after alignment", "lowest KL in stage 2", f"n to KL < {eps:g} (seeds)"], align="left"),
         cells=dict(values=[kl["task"], kl["n_align"],
                            [f"{m:.3f} ± {s:.3f}" for m, s in zip(kl["kl_stage1_mean"], kl["kl_stage1_std"])],
                            [f"{m:.3f} ± {s:.3f}" for m, s in zip(kl["kl_min_mean"], kl["kl_min_std"])],
-                           [n_eps(r) for _, r in kl.iterrows()]], align="left")), row=1, col=1)
+                           [n_eps(r) for _, r in kl.iterrows()]], align="left"), columnwidth=[1.1, 0.7, 1.5, 1.5, 1.7]), row=1, col=1)
     fig.add_trace(go.Table(
         header=dict(values=["model", "N_a", "KL after alignment", "n to KL < 0.01"], align="left"),
         cells=dict(values=[paper["model"], paper["n_align"], [f"{x:.2f}" for x in paper["kl_after_alignment"]],
                            paper["negative_examples_to_epsilon"]], align="left")), row=1, col=2)
-    return styled(fig, title=title, height=120 + 32 * max(len(kl), len(paper)))
+    return styled(fig, title=title, height=170 + 30 * max(len(kl), len(paper)))
 
 
 def controls_figure(curves: pd.DataFrame, task: str, *, metric: str = "rule", title: str | None = None) -> go.Figure:
@@ -170,10 +181,11 @@ def controls_figure(curves: pd.DataFrame, task: str, *, metric: str = "rule", ti
     kinds = [("main", "pretrained", "pre-trained")] + [("control", k, {"light": "lightly pre-trained", "random": "random init"}[k])
                                                        for k in ("light", "random") if ((curves["study"] == "control") & (curves["base_kind"] == k)).any()]
     fig = make_subplots(rows=1, cols=len(kinds), shared_yaxes=True, subplot_titles=[k[2] for k in kinds])
+    colors = _colors(curves)
     for c, (study, kind, _) in enumerate(kinds, start=1):
         sub = _select(curves, study=study, task=task, base_kind=kind)
-        for i, (na, g) in enumerate(sub.groupby("n_align")):
-            for t in _band_traces(g, metric, PALETTE[i % len(PALETTE)], f"N_a = {na}", legendgroup=str(na), showlegend=c == 1):
+        for na, g in sub.groupby("n_align"):
+            for t in _band_traces(g, metric, colors[int(na)], f"N_a = {na}", legendgroup=str(na), showlegend=c == 1):
                 fig.add_trace(t, row=1, col=c)
         if len(sub):
             fig.add_hline(y=float(sub[f"base_{metric}"].mean()), line_dash="dash", line_color="black", row=1, col=c)
@@ -215,7 +227,7 @@ def attractor_curves_figure(attractor: pd.DataFrame, *, metric: str = "rule", ba
         color = PALETTE[sorted(sub["base_rate"].unique()).index(rate) % len(PALETTE)]
         name = f"base rate {rate:g}, from {direction}"
         for t in _band_traces(g, metric, color, name, legendgroup=name):
-            if direction == "below" and t.mode:
+            if direction == "below" and t.showlegend is not False:
                 t.line.dash = "dot"
             fig.add_trace(t)
         fig.add_hline(y=rate, line_dash="dash", line_color=color, opacity=0.4)
