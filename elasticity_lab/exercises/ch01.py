@@ -29,6 +29,8 @@ def check_code_lengths(fn: Callable[[np.ndarray], np.ndarray]) -> ExerciseResult
             assert np.allclose(got, want), (
                 f"for p={p} expected {np.round(want, 4).tolist()}, got {np.round(got, 4).tolist()}"
                 + (" (natural log? use log base 2 for bits)" if np.allclose(got, -np.log(p)) else "")
+                + (" (rounded up to whole bits? the ideal length is not rounded)"
+                   if np.allclose(got, np.ceil(-np.log2(p) - 1e-12)) else "")
             )
 
     return run_check("Exercise 1.1 (code lengths)", fn, cases)
@@ -56,7 +58,10 @@ def check_bits_per_token(fn: Callable[[list[int], Callable], float]) -> Exercise
         src = MarkovSource(8, 0.5, seed=3)
         toks = src.sample(200, seed=4)
         for name, model in (("the true source", src), ("an adaptive order-1 model", AdaptiveNGram(8, 1))):
-            want = model_code_length_bits(toks, model) / len(toks)
-            _close(f(toks, model), want, f"bits per token under {name}")
+            total = model_code_length_bits(toks, model)
+            got = f(toks, model)
+            hint = " (that is the total over the sequence: divide by its length)" if (
+                isinstance(got, (int, float, np.floating)) and math.isclose(float(got), total, rel_tol=1e-6)) else ""
+            _close(got, total / len(toks), f"bits per token under {name}{hint}")
 
     return run_check("Exercise 1.3 (bits per token)", fn, cases)
