@@ -282,3 +282,14 @@ def test_cli_at_smoke_scale(tmp_path) -> None:
         assert data["tables"][name], name
     assert {"per_n_align", "trend", "verdicts"} <= set(data["summary"])
     assert data["tables"]["paper_kl"][0]["kl_after_alignment"] == 0.21
+
+
+def test_cli_at_full_scale_offline_says_what_to_run_instead(tmp_path) -> None:
+    env = dict(os.environ, ELASTICITY_CACHE=str(tmp_path / "cache"), HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
+    env.pop("ELASTICITY_SCALE", None)  # the test session pins smoke; this test needs --scale full to win
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "elasticity_lab", "run", "rebound", "--scale", "full"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode != 0 and time.perf_counter() - start < 60
+    assert "--scale reader" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

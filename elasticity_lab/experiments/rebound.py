@@ -1098,9 +1098,16 @@ def _jsonable(x: Any) -> Any:
 
 def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
     """``python -m elasticity_lab run rebound``: the config, every table as records, and the summary (JSON-able)."""
+    from elasticity_lab.models import HubUnreachableError
+
     scale = resolve_scale(scale)
     config = default_config(scale, n_seeds)
-    result = run_rebound(config, progress=False)
+    try:
+        result = run_rebound(config, progress=False)
+    except HubUnreachableError:
+        raise SystemExit(f"error: the Hugging Face Hub cannot be reached for the full scale ({config.hub_model}, "
+                         f"{config.safety_data}, {config.sentiment_data}); run `python -m elasticity_lab run rebound "
+                         f"--scale reader` instead (the micro-world, nothing to download).") from None
     tables = {"curves": result.curves, "fits": result.fits, "kl": result.kl, "attractor_levels": result.attractor_levels,
               "attractor_slopes": result.attractor_slopes, "paper_kl": PAPER_KL_TABLE}
     return _jsonable({"experiment": "rebound", "config": config.to_dict(),
