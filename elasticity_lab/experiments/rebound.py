@@ -262,8 +262,6 @@ def _forward_logprobs(model: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
     """Log-softmax of next-token predictions and the response mask (positions shifted by one)."""
     import torch
 
-    from elasticity_lab.batching import IGNORE_INDEX
-
     device = next(model.parameters()).device
     b = {k: v.to(device) for k, v in batch.items()}
     logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
