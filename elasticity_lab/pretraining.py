@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from elasticity_lab.cache import entry_dir, load_table, load_tensors, load_torch_state, save_table, save_tensors, save_torch_state, atomic_write_text
 from elasticity_lab.config import by_scale, check_choice, check_positive
-from elasticity_lab.models import PRESETS, cpu_threads, model_config, preset_dict, random_model
+from elasticity_lab.models import MAX_POSITIONS, PRESETS, cpu_threads, model_config, preset_dict, random_model
 from elasticity_lab.training import SCHEDULES, lr_factor, make_optimizer, next_token_loss
 from elasticity_lab.world import World, WorldConfig
 
@@ -74,7 +74,8 @@ class PretrainConfig:
         if self.threads is not None:
             check_positive("threads", self.threads)
         check_positive("batch_size", self.batch_size)
-        check_choice("seq_len", self.seq_len, range(8, 129))
+        if not 8 <= self.seq_len <= MAX_POSITIONS:
+            raise ValueError(f"seq_len={self.seq_len!r} is not allowed; it must be from 8 to {MAX_POSITIONS} (the presets' positions).")
         check_positive("lr", self.lr)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_positive("n_checkpoints", self.n_checkpoints)

@@ -148,6 +148,12 @@ def _cdf(p: np.ndarray) -> list[float]:
     return np.cumsum(p).tolist()
 
 
+def _check_between(name: str, value: int, lo: int, hi: int) -> None:
+    """A ValueError naming the parameter unless ``lo <= value <= hi`` (an integer)."""
+    if not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer from {lo} to {hi}.")
+
+
 def _stable_hash(text: str) -> int:
     """A hash that is the same in every Python process (``hash`` is salted), for train/held-out splits."""
     return zlib.crc32(text.encode("utf-8"))
@@ -191,10 +197,10 @@ class WorldConfig:
     )
 
     def __post_init__(self) -> None:
-        check_choice("n_nouns", self.n_nouns, range(max(self.n_objects, 8), len(NOUNS) + 1))
-        check_choice("n_verbs", self.n_verbs, range(2, len(GENERIC_VERBS) + 1))
-        check_choice("n_adjectives", self.n_adjectives, range(2, len(ADJECTIVES) + 1))
-        check_choice("n_objects", self.n_objects, range(4, len(NOUNS) + 1))
+        _check_between("n_objects", self.n_objects, 4, len(NOUNS))
+        _check_between("n_nouns", self.n_nouns, max(self.n_objects, 8), len(NOUNS))
+        _check_between("n_verbs", self.n_verbs, 2, len(GENERIC_VERBS))
+        _check_between("n_adjectives", self.n_adjectives, 2, len(ADJECTIVES))
         check_positive("zipf_exponent", self.zipf_exponent, allow_zero=True)
         for name in ("harmful_share", "harmful_refusal", "benign_refusal", "sentiment_positive",
                      "instruction_correct", "misconception_rate"):

@@ -129,3 +129,8 @@ def test_tokenizer_round_trip(world: World, tmp_path) -> None:
 def test_bad_input_names_the_parameter(world: World, call, word) -> None:
     with pytest.raises(ValueError, match=word):
         call(world)
+
+
+def test_sizes_out_of_range_name_the_parameter_and_bounds() -> None:
+    with pytest.raises(ValueError, match=r"n_nouns=3 .* from 24 to 80"):
+        WorldConfig(n_nouns=3)
