@@ -101,3 +101,18 @@ def test_same_seed_same_numbers() -> None:
     b = th.theorem_summary(1000.0, 1e-3, 6, seed=7)
     assert a == b
     assert a["slope_ratio"] == pytest.approx(-a["dgamma_a_dl"] / a["dgamma_p_dl"])
+
+
+@pytest.mark.parametrize("model_depth", [None, 3])
+def test_rate_shifts_match_differences_and_slopes(model_depth: int | None) -> None:
+    """The cancellation-free shift equals γ(l) − γ(0) where that difference is accurate, and slope·l at tiny l."""
+    model = th.random_leaf_distributions(6, seed=4)
+    g0 = th.normalized_rates(model, 20.0, 0.0, model_depth)
+    g1 = th.normalized_rates(model, 20.0, 0.5, model_depth)
+    shift = th.rate_shifts(model, 20.0, 0.5, model_depth)
+    for n in th.NAMES:
+        assert shift[n] == pytest.approx(g1[n] - g0[n], rel=1e-9, abs=1e-15)
+    slope = th.rate_derivatives(model, 1e5, 0.0, model_depth)
+    tiny = th.rate_shifts(model, 1e5, 1e-7, model_depth)
+    for n in th.NAMES:
+        assert tiny[n] == pytest.approx(slope[n] * 1e-7, rel=1e-4)

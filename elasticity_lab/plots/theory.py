@@ -99,13 +99,12 @@ def rates_vs_l(model: th.LeafModel, ks: Sequence[float], ls: np.ndarray, model_d
 
     def state(i: int, j: int) -> list[Placed]:
         d, k = depths[i], float(ks[j])
-        g0 = th.normalized_rates(model, k, 0.0, d)
         moved = {n: [] for n in th.NAMES}
         ratio = []
         for l in ls:
-            g = th.normalized_rates(model, k, float(l), d)
+            shift = th.rate_shifts(model, k, float(l), d)  # not a difference of rates: no cancellation
             for n in th.NAMES:
-                moved[n].append(abs(g[n] - g0[n]))
+                moved[n].append(abs(shift[n]))
             ratio.append(th.slope_ratio(model, k, float(l), d) / k)
         out: list[Placed] = [
             (go.Scatter(x=ls, y=moved[n], mode="lines", name=LABELS[n], line=dict(color=COLORS[n]), legendgroup=n), 1, 1)
