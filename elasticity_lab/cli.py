@@ -51,6 +51,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bases(args: argparse.Namespace) -> int:
+    from elasticity_lab import bases
+
+    return bases.main(args.bases_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m elasticity_lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the scale's)")
     p.add_argument("--json", metavar="OUT", default=None, help="write the table and summary to this JSON file")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("bases", help="list or remake the shipped pre-trained bases (see `bases --help`)", add_help=False)
+    p.add_argument("bases_args", nargs=argparse.REMAINDER, help="arguments of `python -m elasticity_lab.bases`")
+    p.set_defaults(func=_cmd_bases)
     return parser
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,9 @@ os.environ["ELASTICITY_SCALE"] = "smoke"
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("PYTHONHASHSEED", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# A fresh results cache per test session: results cached by an earlier version of the code under
+# the same version number must not make a test pass. Chapters executed in the session share it.
+os.environ["ELASTICITY_CACHE"] = tempfile.mkdtemp(prefix="elasticity-test-cache-")
 
 _executed: dict[str, Path | Exception] = {}
 
