@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bases"]:  # its own parser, options included (argparse.REMAINDER drops leading ones)
+        from elasticity_lab import bases
+
+        return bases.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
