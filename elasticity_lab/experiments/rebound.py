@@ -631,6 +631,7 @@ def fit_two_stage(n: Sequence[float], y: Sequence[float], *, n_grid: int = 200) 
         if r.fun <= sses[i]:
             b = float(r.x)
     sse, coef = solve(b)
+    coef = np.round(coef, 12) + 0.0  # float noise below 1e-12 (and -0.0) must not flip printed signs between runs
     early, late = float(coef[1]), float(coef[2])
     ratio = abs(early) / abs(late) if abs(late) > 1e-12 else float("inf")  # a flat late stage: unbounded
     return {"intercept": float(coef[0]), "early_slope": early, "late_slope": late, "break_n": float(b), "sse": sse, "ratio": ratio}
@@ -739,6 +740,11 @@ def attractor_levels(curves: pd.DataFrame, *, metric: str = "rule", last: int = 
     return pd.DataFrame(rows)
 
 
+def _clean(x: float) -> float:
+    """Round away float noise (|x| < 1e-10, and -0.0): a slope that is 0 by construction must print as 0 in every run."""
+    return float(round(x, 10)) + 0.0 if np.isfinite(x) else x
+
+
 def attractor_slopes(levels: pd.DataFrame) -> pd.DataFrame:
     """Slope of the settling level on the world's base rate, per base kind and direction (1 = perfect attraction, 0 = none).
 
@@ -753,8 +759,8 @@ def attractor_slopes(levels: pd.DataFrame) -> pd.DataFrame:
             if s["base_rate"].nunique() >= 2:
                 per_seed.append(float(np.polyfit(s["base_rate"], s["settled"], 1)[0]))
         pooled = float(np.polyfit(g["base_rate"], g["settled"], 1)[0]) if g["base_rate"].nunique() >= 2 else float("nan")
-        rows.append({"base_kind": kind, "direction": direction, "slope_mean": float(np.mean(per_seed)) if per_seed else float("nan"),
-                     "slope_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0, "slope_pooled": pooled,
+        rows.append({"base_kind": kind, "direction": direction, "slope_mean": _clean(float(np.mean(per_seed))) if per_seed else float("nan"),
+                     "slope_std": _clean(float(np.std(per_seed, ddof=1))) if len(per_seed) > 1 else 0.0, "slope_pooled": _clean(pooled),
                      "settled_mean": float(g["settled"].mean()), "seeds": len(per_seed)})
     return pd.DataFrame(rows)
 
