@@ -10,7 +10,7 @@ world's exact entropy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -78,6 +78,33 @@ def likelihood_score(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, Any,
 
 @torch.no_grad()
 @inference_threads
+def kl_over_batches(base: Any, model: Any, batches: Iterable[dict[str, torch.Tensor]]) -> float:
+    """Token-averaged KL(p_base ‖ p_θ) in nats over the response positions of encoded batches.
+
+    ``batches`` are :func:`elasticity_lab.batching.collate` outputs; positions whose label is
+    ``IGNORE_INDEX`` (prompt and padding) are left out. Experiments that score the same probe many
+    times encode it once and call this directly; :func:`kl_to_base` encodes text first.
+    """
+    device = _device(model)
+    total, count = 0.0, 0
+    flags = (base.training, model.training)
+    base.eval()
+    model.eval()
+    try:
+        for batch in batches:
+            b = {k: v.to(device) for k, v in batch.items()}
+            lq = torch.log_softmax(base(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float(), -1)
+            lp = torch.log_softmax(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float(), -1)
+            mask = b["labels"][:, 1:] != IGNORE_INDEX
+            kl = (lq.exp() * (lq - lp)).sum(-1)
+            total += float((kl * mask).sum())
+            count += int(mask.sum())
+    finally:
+        base.train(flags[0])
+        model.train(flags[1])
+    return total / count
+
+
 def kl_to_base(base: Any, model: Any, tokenizer: Any, prompts: Sequence[str], responses: Sequence[str], *, batch_size: int = 128) -> float:
     """Token-averaged KL(p_base ‖ p_θ) in nats over the response tokens of (prompt, response) pairs.
 
@@ -88,23 +115,11 @@ def kl_to_base(base: Any, model: Any, tokenizer: Any, prompts: Sequence[str], re
     if len(prompts) != len(responses) or not prompts:
         raise ValueError("prompts and responses must be non-empty and of the same length.")
     pad = pad_id_of(tokenizer)
-    device = _device(model)
-    total, count = 0.0, 0
-    flags = (base.training, model.training)
-    base.eval()
-    model.eval()
-    for i in range(0, len(prompts), batch_size):
-        enc = [encode_example(tokenizer, p, r) for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
-        batch = {k: v.to(device) for k, v in collate(enc, pad).items()}
-        lq = torch.log_softmax(base(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float(), -1)
-        lp = torch.log_softmax(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float(), -1)
-        mask = batch["labels"][:, 1:] != IGNORE_INDEX
-        kl = (lq.exp() * (lq - lp)).sum(-1)
-        total += float((kl * mask).sum())
-        count += int(mask.sum())
-    base.train(flags[0])
-    model.train(flags[1])
-    return total / count
+    batches = (
+        collate([encode_example(tokenizer, p, r) for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])], pad)
+        for i in range(0, len(prompts), batch_size)
+    )
+    return kl_over_batches(base, model, batches)
 
 
 def bits_per_token(model: Any, blocks: torch.Tensor, *, batch_size: int = 64) -> float:

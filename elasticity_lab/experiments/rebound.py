@@ -295,27 +295,9 @@ def probe_likelihood(model: Any, tokenizer: Any, probe: Probe) -> float:
 
 def probe_kl(base: Any, model: Any, tokenizer: Any, probe: Probe) -> float:
     """:func:`elasticity_lab.metrics.kl_to_base` on the probe's KL exchanges, from pre-built batches (same numbers)."""
-    import torch
+    from elasticity_lab.metrics import kl_over_batches
 
-    from elasticity_lab.batching import IGNORE_INDEX
-    from elasticity_lab.models import cpu_threads
-
-    enc = probe.encoded(tokenizer)
-    total, count = 0.0, 0
-    flags = (base.training, model.training)
-    base.eval()
-    model.eval()
-    with torch.no_grad(), cpu_threads(1) if next(model.parameters()).device.type == "cpu" else _null():
-        for batch in enc["kl"]:
-            lq, labels = _forward_logprobs(base, batch)
-            lp, _ = _forward_logprobs(model, batch)
-            mask = labels != IGNORE_INDEX
-            kl = (lq.exp() * (lq - lp)).sum(-1)
-            total += float((kl * mask).sum())
-            count += int(mask.sum())
-    base.train(flags[0])
-    model.train(flags[1])
-    return total / count
+    return kl_over_batches(base, model, probe.encoded(tokenizer)["kl"])
 
 
 def _null() -> Any:
