@@ -63,7 +63,14 @@ def executed_notebook(notebook: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_book() -> Path:
-    """Build the book from the smoke-executed chapters (execution off) and return its html folder."""
+    """Build the book from the smoke-executed chapters (execution off) and return its html folder.
+
+    ``ELASTICITY_BOOK_HTML=_build/html`` checks an existing build instead (e.g. the reader book of
+    ``make book``) without building anything.
+    """
+    existing = os.environ.get("ELASTICITY_BOOK_HTML")
+    if existing:
+        return (ROOT / existing).resolve()
     for nb in NOTEBOOKS:
         executed_notebook(nb)
     for stale in (BOOK_SRC, SMOKE_DIR / "_build"):  # always a fresh build: Sphinx's incremental state goes stale
