@@ -1,0 +1,50 @@
+"""The full scale's model-based scorer, on a tiny sequence-classification model saved to a local folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForSequenceClassification
+
+from elasticity_lab.models import HubUnreachableError
+from elasticity_lab.scorers import RewardModelScorer
+from elasticity_lab.tokenizer import SPECIAL_TOKENS, build_tokenizer
+
+
+@pytest.fixture(scope="module")
+def scorer_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scorer")
+    tok = build_tokenizer([*SPECIAL_TOKENS, "how", "to", "do", "it", "sorry", "no", "yes", "first", "then"])
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, num_labels=1, pad_token_id=tok.pad_token_id)
+    LlamaForSequenceClassification(cfg).save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_scores_threshold_and_direction(scorer_dir) -> None:
+    prompts, responses = ["how to do it"] * 3, ["sorry no", "first then yes", "yes"]
+    higher = RewardModelScorer(str(scorer_dir), device="cpu")
+    raw = higher.scores(prompts, responses)
+    assert raw.shape == (3,) and np.all(np.isfinite(raw))
+    assert np.array_equal(higher(prompts, responses), (raw > 0).astype(float))
+    mid = float(np.median(raw))
+    lower = RewardModelScorer(str(scorer_dir), direction="lower", threshold=mid, device="cpu")
+    assert np.array_equal(lower(prompts, responses), (raw < mid).astype(float))
+    # batching does not change the scores
+    assert np.allclose(RewardModelScorer(str(scorer_dir), batch_size=1, device="cpu").scores(prompts, responses), raw, atol=1e-5)
+
+
+def test_bad_input_is_named(scorer_dir) -> None:
+    with pytest.raises(ValueError, match="direction='up'"):
+        RewardModelScorer(str(scorer_dir), direction="up")
+    with pytest.raises(ValueError, match="same length"):
+        RewardModelScorer(str(scorer_dir), device="cpu").scores(["a"], [])
+
+
+def test_offline_hub_name_fails_fast_with_the_alternative(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HubUnreachableError, match="scorer='keyword'"):
+        RewardModelScorer("PKU-Alignment/not-a-local-model")
