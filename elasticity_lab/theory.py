@@ -37,16 +37,20 @@ NAMES: tuple[str, str, str] = ("p", "a", "t")
 """Pre-training, alignment, perturbation."""
 
 SUPPORTS: tuple[str, ...] = ("overlap", "disjoint")
+PERTURBATIONS: tuple[str, ...] = ("random", "like_pretraining")
+"""What ``P_t`` looks like: drawn independently of the others, or equal to ``P_p`` (the paper's story)."""
 KL_DIRECTIONS: tuple[str, ...] = ("data||model", "model||data")
 
 __all__ = [
     "LeafModel",
     "random_leaf_distributions",
+    "toward_pretraining",
     "check_distribution",
     "mixture",
     "normalized_rates",
     "rate_derivatives",
     "rate_shifts",
+    "kl_shifts",
     "slope_ratio",
     "force_balance",
     "kl_bits",
@@ -144,6 +148,7 @@ def random_leaf_distributions(
     seed: int = 0,
     alpha: float = 1.5,
     supports: str = "overlap",
+    perturbation: str = "random",
 ) -> LeafModel:
     """Three independent leaf distributions whose masses follow a Pareto law (the paper's assumption
     A.7), each randomly permuted over the leaves.
@@ -151,10 +156,18 @@ def random_leaf_distributions(
     ``supports="disjoint"`` puts ``P_a`` and ``P_t`` on disjoint halves of the leaves (a perturbation
     that shares no response with the alignment data); ``P_p`` always covers every leaf, as a
     pre-training corpus does.
+
+    ``perturbation="like_pretraining"`` sets ``P_t = P_p`` (the paper's setting: the perturbation
+    looks like pre-training data); ``P_p`` and ``P_a`` are the same as with ``"random"`` for the same
+    seed, so the two cases differ only in ``P_t``. See :func:`toward_pretraining` for the cases between.
     """
     _check_depth("depth", depth)
     check_positive("alpha", alpha)
     check_choice("supports", supports, SUPPORTS)
+    check_choice("perturbation", perturbation, PERTURBATIONS)
+    if perturbation == "like_pretraining" and supports == "disjoint":
+        raise ValueError("perturbation='like_pretraining' sets P_t = P_p, which covers every leaf; it cannot be "
+                         "combined with supports='disjoint'. Use supports='overlap'.")
     m = int(vocab_size) ** int(depth)
     if m > 2**22:
         raise ValueError(f"vocab_size**depth = {m} leaves is too many for the exact model (max 2**22).")
@@ -171,7 +184,24 @@ def random_leaf_distributions(
         a, t = np.zeros(m), np.zeros(m)
         a[perm[:half]] = _pareto_masses(rng, half, alpha)
         t[perm[half:]] = _pareto_masses(rng, m - half, alpha)
-    return LeafModel(p=p, a=a, t=t, vocab_size=int(vocab_size), depth=int(depth))
+    model = LeafModel(p=p, a=a, t=t, vocab_size=int(vocab_size), depth=int(depth))
+    return toward_pretraining(model, 1.0) if perturbation == "like_pretraining" else model
+
+
+def toward_pretraining(model: LeafModel, weight: float) -> LeafModel:
+    """The same model with the perturbation mixed toward the pre-training data:
+    ``P_t ← (1 − weight)·P_t + weight·P_p``. ``weight=0`` keeps ``P_t``, ``weight=1`` gives ``P_t = P_p``.
+
+    With ``P_t = P_p`` the perturbation only adds to the pre-training size, the first-order condition
+    reads ``(k + l)·dγ_p/dl + dγ_a/dl = 0``, and ``dγ_p/dl ≤ 0 ≤ dγ_a/dl`` for every draw
+    (Cauchy–Schwarz: ``Σ P_p²/q ≥ (Σ P_p)²/Σ q = 1``); the slope ratio is exactly ``k + l``.
+    """
+    w = float(weight)
+    if not (math.isfinite(w) and 0.0 <= w <= 1.0):
+        raise ValueError(f"weight={weight!r} is not allowed; it must be in [0, 1] "
+                         f"(0 keeps P_t, 1 makes P_t = P_p).")
+    t = model.p.copy() if w == 1.0 else (1.0 - w) * model.t + w * model.p
+    return LeafModel(p=model.p, a=model.a, t=t, vocab_size=model.vocab_size, depth=model.depth)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -233,12 +263,22 @@ def rate_derivatives(model: LeafModel, k: float, l: float, model_depth: int | No
     """dγ_i/dl, analytically: with W = k+1+l, dq/dl = (P_t - q)/W, so
 
     dγ_i/dl = -(1 / (d ln 2 · W)) · (Σ_x P_i(x) P_t(x) / q(x) - 1).
+
+    The bracket is summed as ``Σ_x P_t(x) (P_i(x) − q(x)) / q(x)`` with ``P_i − q = Σ_j w_j (P_i − P_j) / W``
+    (sizes ``w = (k, 1, l)``): no ``… − 1`` at the end, which at ``k = 10^5`` would leave only a few
+    correct digits of the pre-training slope.
     """
     parts, d = _parts(model, model_depth)
+    _check_kl(k, l)
     q = mixture(model, k, l, d)
     w = k + 1.0 + l
+    sizes = {"p": k, "a": 1.0, "t": l}
     pt_over_q = np.divide(parts["t"], q, out=np.zeros_like(q), where=q > 0)
-    return {n: -(float(np.dot(parts[n], pt_over_q)) - 1.0) / (model.depth * math.log(2) * w) for n in NAMES}
+    out = {}
+    for n in NAMES:
+        gap = sum(sizes[j] * (parts[n] - parts[j]) for j in NAMES if j != n) / w  # P_n − q
+        out[n] = -float(np.dot(pt_over_q, gap)) / (model.depth * math.log(2) * w)
+    return out
 
 
 def slope_ratio(model: LeafModel, k: float, l: float, model_depth: int | None = None) -> float:
@@ -321,12 +361,52 @@ def kl_derivatives(model: LeafModel, k: float, l: float, model_depth: int | None
     return out
 
 
+def kl_shifts(model: LeafModel, k: float, l: float, model_depth: int | None = None,
+              direction: str = "data||model") -> dict[str, float]:
+    """KL_i(l) − KL_i(0) per token (bits / d), computed without subtracting two KLs.
+
+    ``"data||model"``: KL(P_i‖q) − H(P_i) is the cross-entropy, so the shift is :func:`rate_shifts`.
+    ``"model||data"``: with ``q_l − q_0 = l (P_t − q_0)/(k + 1 + l)``,
+    ``KL(q_l‖P_i) − KL(q_0‖P_i) = Σ (q_l − q_0) log2(q_0/P_i) + KL(q_l‖q_0)``, both sums formed
+    directly. Infinite before the pull (``P_i`` misses some of ``q_0``) gives nan; finite before and
+    infinite after gives inf, as the plain difference would.
+    """
+    check_choice("direction", direction, KL_DIRECTIONS)
+    if direction == "data||model":
+        return rate_shifts(model, k, l, model_depth)
+    _check_kl(k, l)
+    parts, _ = _parts(model, model_depth)
+    w0 = k + 1.0
+    n0 = k * parts["p"] + parts["a"]
+    q0 = n0 / w0
+    dq = l * (parts["t"] - q0) / (w0 + l)
+    ql = q0 + dq
+    ratio = np.divide(l * parts["t"], n0, out=np.zeros_like(n0), where=n0 > 0)
+    log_change = np.log1p(ratio) - math.log1p(l / w0)  # ln(q_l/q_0) where q_0 > 0
+    on = q0 > 0
+    fresh = ~on & (ql > 0)  # leaves only the perturbation reaches
+    kl_l0 = float(np.dot(ql[on], log_change[on]))  # KL(q_l‖q_0) over the old support
+    out = {}
+    for n in NAMES:
+        pi = parts[n]
+        if np.any(pi[on] <= 0):
+            out[n] = math.nan
+        elif np.any(pi[fresh] <= 0):
+            out[n] = math.inf
+        else:
+            first = float(np.dot(dq[on], np.log(q0[on] / pi[on])))
+            new = float(np.dot(ql[fresh], np.log(ql[fresh] / pi[fresh])))
+            out[n] = (first + kl_l0 + new) / (math.log(2) * model.depth)
+    return out
+
+
 def spring_state(model: LeafModel, n_p: float, n_a: float, n_t: float, model_depth: int | None = None,
                  direction: str = "data||model") -> dict[str, dict[str, float]]:
     """The series-spring reading of a perturbation of size ``n_t`` applied to a model trained on
     ``n_p`` pre-training and ``n_a`` alignment examples.
 
-    Stiffness = |D_i|, deformation = ΔKL_i (KL after the perturbation minus before, per token),
+    Stiffness = |D_i|, deformation = ΔKL_i (KL after the perturbation minus before, per token, summed
+    directly by :func:`kl_shifts`: at |D_p| = 10^7, |D_a| = 1 the plain difference loses digits),
     force = stiffness · deformation. Hooke's picture predicts the pre-training and alignment forces
     to be equal in size; here they are computed, and the first-order condition makes them equal and
     opposite up to O(n_t²) (the perturbation's own term), in the ``data||model`` direction.
@@ -338,7 +418,7 @@ def spring_state(model: LeafModel, n_p: float, n_a: float, n_t: float, model_dep
     before = kl_divergences(model, k, 0.0, model_depth, direction)
     after = kl_divergences(model, k, l, model_depth, direction)
     sizes = {"p": float(n_p), "a": float(n_a), "t": float(n_t)}
-    deform = {n: after[n] - before[n] for n in NAMES}
+    deform = kl_shifts(model, k, l, model_depth, direction)  # not after − before: no cancellation
     force = {n: sizes[n] * deform[n] for n in NAMES}
     return {"stiffness": sizes, "kl_before": before, "kl_after": after, "deformation": deform, "force": force}
 
@@ -349,19 +429,22 @@ def spring_state(model: LeafModel, n_p: float, n_a: float, n_t: float, model_dep
 
 
 def theorem_summary(k: float, l: float, depth: int, seed: int = 0, *, vocab_size: int = 2,
-                    model_depth: int | None = None, alpha: float = 1.5, supports: str = "overlap") -> dict:
+                    model_depth: int | None = None, alpha: float = 1.5, supports: str = "overlap",
+                    perturbation: str = "random") -> dict:
     """Everything needed to check Theorem 4.2 at one (k, l, depth) on seeded Pareto leaf distributions.
 
     ``slope_ratio`` is the ratio of compression-rate slopes, ``kl_slope_ratio`` the ratio of KL(data‖model)
     slopes (identical by construction), ``kl_slope_ratio_model_data`` the ratio in the paper's KL order,
     and ``force_balance_residual`` the first-order condition k·dγ_p + dγ_a + l·dγ_t (≈ 0).
+    ``perturbation="like_pretraining"`` uses ``P_t = P_p`` (see :func:`random_leaf_distributions`).
     """
     _check_kl(k, l)
     _check_depth("depth", depth)
     if vocab_size**depth > 2**22:
         raise ValueError(f"depth={depth} gives vocab_size**depth = {vocab_size**depth} leaves; the exact model "
                          f"allows at most 2**22 (depth <= {int(22 // math.log2(vocab_size))} for vocab_size={vocab_size}).")
-    model = random_leaf_distributions(depth, vocab_size=vocab_size, seed=seed, alpha=alpha, supports=supports)
+    model = random_leaf_distributions(depth, vocab_size=vocab_size, seed=seed, alpha=alpha, supports=supports,
+                                      perturbation=perturbation)
     md = depth if model_depth is None else _check_depth("model_depth", model_depth, upper=depth)
     rates = normalized_rates(model, k, l, md)
     der = rate_derivatives(model, k, l, md)
@@ -380,6 +463,7 @@ def theorem_summary(k: float, l: float, depth: int, seed: int = 0, *, vocab_size
         "n_leaves": model.n_leaves,
         "alpha": float(alpha),
         "supports": supports,
+        "perturbation": perturbation,
         "gamma_p": rates["p"],
         "gamma_a": rates["a"],
         "gamma_t": rates["t"],

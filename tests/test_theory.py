@@ -116,3 +116,71 @@ def test_rate_shifts_match_differences_and_slopes(model_depth: int | None) -> No
     tiny = th.rate_shifts(model, 1e5, 1e-7, model_depth)
     for n in th.NAMES:
         assert tiny[n] == pytest.approx(slope[n] * 1e-7, rel=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_like_pretraining_perturbation_gives_the_papers_signs(seed: int) -> None:
+    """P_t = P_p: the alignment rate worsens, the pre-training rate improves, for every draw; ratio k + l."""
+    model = th.random_leaf_distributions(7, seed=seed, perturbation="like_pretraining")
+    base = th.random_leaf_distributions(7, seed=seed)
+    assert np.array_equal(model.p, base.p) and np.array_equal(model.a, base.a)  # only P_t differs
+    assert np.array_equal(model.t, model.p)
+    for k, l in ((10.0, 0.0), (1e3, 1e-3), (1e3, 1.0), (1e5, 0.1)):
+        der = th.rate_derivatives(model, k, l)
+        assert der["a"] >= 0 >= der["p"]
+        assert th.slope_ratio(model, k, l) == pytest.approx(k + l, rel=1e-9)
+        state = th.spring_state(model, k, 1.0, l)
+        if l:
+            assert state["deformation"]["a"] >= 0 >= state["deformation"]["p"]
+
+
+def test_toward_pretraining_interpolates_and_flips_the_sign() -> None:
+    model = th.random_leaf_distributions(8, seed=0)
+    assert th.rate_derivatives(model, 1e3, 0.0)["a"] < 0  # this draw: the random P_t improves D_a's code
+    assert np.array_equal(th.toward_pretraining(model, 0.0).t, model.t)
+    assert np.array_equal(th.toward_pretraining(model, 1.0).t, model.p)
+    half = th.toward_pretraining(model, 0.5)
+    assert np.allclose(half.t, (model.t + model.p) / 2)
+    assert th.rate_derivatives(th.toward_pretraining(model, 1.0), 1e3, 0.0)["a"] > 0
+    summary = th.theorem_summary(1e3, 1e-3, 6, seed=1, perturbation="like_pretraining")
+    assert summary["perturbation"] == "like_pretraining" and summary["dgamma_a_dl"] >= 0 >= summary["dgamma_p_dl"]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: th.random_leaf_distributions(4, perturbation="pretraining"), "perturbation='pretraining'.*'random', 'like_pretraining'"),
+        (lambda: th.random_leaf_distributions(4, perturbation="like_pretraining", supports="disjoint"), "supports='disjoint'"),
+        (lambda: th.toward_pretraining(th.random_leaf_distributions(4), 1.5), r"weight=1.5.*\[0, 1\]"),
+        (lambda: th.toward_pretraining(th.random_leaf_distributions(4), -0.1), r"weight=-0.1"),
+        (lambda: th.theorem_summary(10.0, 0.1, 4, perturbation="x"), "perturbation='x'"),
+    ],
+)
+def test_perturbation_options_are_validated(call, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("direction", th.KL_DIRECTIONS)
+def test_kl_shifts_match_differences_and_keep_precision_at_extremes(direction: str) -> None:
+    """ΔKL summed directly equals after − before where that is accurate, and slope·l where it is not."""
+    model = th.random_leaf_distributions(6, seed=2)
+    for k, l in ((100.0, 0.01), (20.0, 0.5), (1e-3, 100.0)):
+        shift = th.kl_shifts(model, k, l, direction=direction)
+        before = th.kl_divergences(model, k, 0.0, direction=direction)
+        after = th.kl_divergences(model, k, l, direction=direction)
+        for n in th.NAMES:
+            assert shift[n] == pytest.approx(after[n] - before[n], rel=1e-7, abs=1e-14)
+    # |D_p| = 1e7, |D_a| = 1, |D_t| = 0.01: the plain difference of KL_p is a few percent off
+    slope = th.kl_derivatives(model, 1e7, 0.0, direction=direction)
+    tiny = th.kl_shifts(model, 1e7, 1e-9, direction=direction)
+    state = th.spring_state(model, 1e7, 1.0, 1e-9, direction=direction)
+    for n in th.NAMES:
+        assert tiny[n] == pytest.approx(slope[n] * 1e-9, rel=1e-5)
+        assert state["deformation"][n] == tiny[n]
+
+
+def test_kl_shifts_model_data_undefined_where_the_kl_is_infinite() -> None:
+    disjoint = th.random_leaf_distributions(6, seed=0, supports="disjoint")
+    shift = th.kl_shifts(disjoint, 1e3, 0.1, direction="model||data")
+    assert math.isfinite(shift["p"]) and math.isnan(shift["a"]) and math.isnan(shift["t"])
