@@ -87,10 +87,9 @@ def check_fraction_inverse_lower(fn: Callable[[pd.DataFrame], float]) -> Exercis
         t = table({("safety", "1-2"): ([1.0, 1.0, 1.0], [0.9, 0.9, 3.0]), ("truth", "1-2"): ([1.0, 1.0, 1.0], [0.1, 0.2, 0.3]),
                    ("truth", "1-3"): ([2.0, 2.0, 2.0], [2.5, 1.5, 2.1])})
         got = float(f(t))
-        if math.isclose(got, 5 / 9):
-            raise AssertionError("you counted seeds, not cells: average each cell over its seeds first")
-        if math.isclose(got, 2 / 3):
-            raise AssertionError("compare each cell's *mean* inverse loss with its mean forward loss, not the seeds' majority")
+        if math.isclose(got, 2 / 3):  # counting seeds (6 of 9) and a per-cell majority of seeds (2 of 3) both give 2/3
+            raise AssertionError("average each cell over its seeds first, then compare its mean inverse loss with its mean "
+                                 "forward loss; counting seeds, or taking the seeds' majority per cell, is not the same")
         assert math.isclose(got, 1 / 3), f"expected 1/3 (only truth 1-2 has a lower mean inverse loss), got {got}"
         got = float(f(t.sample(frac=1.0, random_state=0)))
         assert math.isclose(got, 1 / 3), "the answer must not depend on the order of the rows"

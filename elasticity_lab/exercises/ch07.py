@@ -18,8 +18,8 @@ def check_n_to_halfway(fn: Callable[[Sequence[float], Sequence[float], float], f
         got = float(f(n, [1.0, 0.8, 0.4, 0.2], 0.2))
         if math.isclose(got, 20.0):
             raise AssertionError("interpolate linearly between the two grid points around the halfway level (0.6 lies between n = 10 and n = 20)")
-        if math.isclose(got, 12.5):
-            raise AssertionError("halfway is measured from the curve's start to the base level, not from 1 to 0")
+        if math.isclose(got, 17.5):  # the level 0.5, halfway from 1 to 0
+            raise AssertionError("halfway is measured from the curve's start to the base level ((1.0 + 0.2) / 2 = 0.6), not from 1 to 0")
         assert math.isclose(got, 15.0, rel_tol=1e-6), f"for y = [1.0, 0.8, 0.4, 0.2] and base 0.2 expected 15.0, got {got}"
         up = float(f(n, [0.0, 0.1, 0.3, 0.5], 0.5))
         assert math.isclose(up, 17.5, rel_tol=1e-6), f"a rising curve (the reversed order) must work too: expected 17.5, got {up}"
