@@ -21,7 +21,7 @@ def _print_json(obj: Any) -> None:
 def _cmd_theory(args: argparse.Namespace) -> int:
     from elasticity_lab import theory
 
-    summary = theory.theorem_summary(k=args.k, l=args.l, depth=args.depth, seed=args.seed)
+    summary = theory.theorem_summary(k=args.k, l=args.l, depth=args.depth, seed=args.seed, perturbation=args.perturbation)
     if args.json:
         _print_json(summary)
     else:
@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--l", type=float, default=1e-3, help="|D_t| / |D_a| (>= 0)")
     p.add_argument("--depth", type=int, default=8, help="depth d of the pruned token tree (>= 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random leaf distributions")
+    p.add_argument("--perturbation", choices=("random", "like_pretraining"), default="random",
+                   help="the perturbation data: an independent random distribution, or the pre-training one")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_theory)
 
