@@ -1118,5 +1118,6 @@ def verdict_text(rows: Sequence[dict[str, Any]]) -> str:
         f"**Shows and survives its control:** {items(survives)}.",
         f"**Shows, but does not survive its control** (the control base shows it too, or it vanishes when the control holds "
         f"the number of alignment steps fixed): {items(fails)}.",
-        f"**Shows, but no control decides it here** (no control run, or the control base was not moved by stage 1): {items(open_)}.",
+        f"**Shows, but no control decides it here** (no control run, the control base was not moved by stage 1, or the finding "
+        f"is itself a comparison with a control base): {items(open_)}.",
     ])
