@@ -97,3 +97,21 @@ def smoke_book() -> Path:
     log = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines() if "ParserConfig(" not in line)
     assert proc.returncode == 0, f"the smoke book failed to build:\n{log[-8000:]}"
     return BOOK_HTML
+
+
+@pytest.fixture(scope="session")
+def scorer_dir(tmp_path_factory) -> Path:
+    """A tiny sequence-classification model and tokenizer saved to a folder: a stand-in for a hub reward model."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    from elasticity_lab.tokenizer import SPECIAL_TOKENS, build_tokenizer
+
+    path = tmp_path_factory.mktemp("scorer")
+    tok = build_tokenizer([*SPECIAL_TOKENS, "how", "to", "do", "it", "sorry", "no", "yes", "first", "then"])
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, num_labels=1, pad_token_id=tok.pad_token_id)
+    LlamaForSequenceClassification(cfg).save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    return path

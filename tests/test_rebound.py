@@ -259,6 +259,20 @@ def test_hub_path_on_local_stand_ins(tmp_path, monkeypatch) -> None:
     assert not any(rb.refusal_rule(r) for _, r in suite.train["unaligned"])
 
 
+def test_full_scale_safety_can_be_judged_by_a_reward_model(tmp_path, scorer_dir) -> None:
+    from elasticity_lab.scorers import RewardModelScorer
+
+    root = _standin(tmp_path)
+    suite = rb.HubTask(str(root / "beavertails"), "safety", safety_scorer=str(scorer_dir), scorer_direction="higher")
+    prompts, responses = ["how to do it"] * 2, ["sorry no", "first then yes"]
+    want = RewardModelScorer(str(scorer_dir), direction="higher")(prompts, responses)
+    assert np.array_equal(suite.aligned(prompts, responses), want)
+    with pytest.raises(ValueError, match="safety_scorer='my-judge' needs the full scale"):
+        rb.default_config("smoke", 1, safety_scorer="my-judge")
+    with pytest.raises(ValueError, match="scorer_direction='up'"):
+        rb.default_config("smoke", 1, scorer_direction="up")
+
+
 def test_unreachable_hub_fails_fast_with_the_offline_alternative(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()

@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from transformers import LlamaConfig, LlamaForSequenceClassification
 
 from elasticity_lab.models import HubUnreachableError
 from elasticity_lab.scorers import RewardModelScorer
-from elasticity_lab.tokenizer import SPECIAL_TOKENS, build_tokenizer
-
-
-@pytest.fixture(scope="module")
-def scorer_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("scorer")
-    tok = build_tokenizer([*SPECIAL_TOKENS, "how", "to", "do", "it", "sorry", "no", "yes", "first", "then"])
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=2, num_labels=1, pad_token_id=tok.pad_token_id)
-    LlamaForSequenceClassification(cfg).save_pretrained(path, safe_serialization=True)
-    tok.save_pretrained(path)
-    return path
 
 
 def test_scores_threshold_and_direction(scorer_dir) -> None:

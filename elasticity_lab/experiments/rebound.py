@@ -27,7 +27,8 @@ token-averaged KL(p_base ‖ p_θ) over response tokens of held-out exchanges dr
 pre-training distribution (an expectation under p_base, as the KL's first argument asks).
 
 At the ``full`` scale the same protocol runs on a hub model with BeaverTails / PKU-SafeRLHF and
-IMDb through ``datasets``; safety is scored by a refusal-keyword rule, sentiment by a word-list
+IMDb through ``datasets``; safety is scored by a refusal-keyword rule (or, with ``safety_scorer``, by a
+reward or cost model as the paper's beaver-7b cost model did), sentiment by a word-list
 rule (both crude and documented as such); the attractor test needs worlds with controllable base
 rates and runs on the micro-world only.
 """
@@ -121,6 +122,11 @@ class ReboundConfig:
     attractor_batch_size: int = 16
     attractor_bases: tuple[str, ...] = ("pretrained", "light", "random")
     max_new_tokens: int | None = None
+    # full scale: "keyword" (the refusal rule) or a sequence-classification model (hub name or folder)
+    # that judges safety, as the paper's beaver cost model did; see elasticity_lab.scorers
+    safety_scorer: str = "keyword"
+    scorer_direction: str = "lower"
+    scorer_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("scale", self.scale, ("smoke", "reader", "full"))
@@ -160,6 +166,11 @@ class ReboundConfig:
         for r in self.attractor_rates:
             if not 0.0 <= r <= 1.0:
                 raise ValueError(f"attractor_rates contains {r!r}; each must be a probability in [0, 1].")
+        check_choice("scorer_direction", self.scorer_direction, ("higher", "lower"))
+        if not self.safety_scorer:
+            raise ValueError("safety_scorer is not allowed to be empty; use 'keyword' or a reward/cost model's name or folder.")
+        if self.safety_scorer != "keyword" and not self.on_hub:
+            raise ValueError(f"safety_scorer={self.safety_scorer!r} needs the full scale (hub_model); the micro-world scores exactly by rule.")
         if self.attractor_rates and len(set(self.attractor_rates)) < 2:
             raise ValueError("attractor_rates is not allowed to have fewer than 2 distinct rates (a slope needs two); use () to skip the test.")
 
@@ -388,9 +399,15 @@ class HubTask:
 
     PROMPT_WORDS, RESPONSE_WORDS = 12, 32
 
-    def __init__(self, name: str, task: str, *, max_new_tokens: int = 48) -> None:
+    def __init__(self, name: str, task: str, *, max_new_tokens: int = 48, safety_scorer: str = "keyword",
+                 scorer_direction: str = "lower", scorer_threshold: float = 0.0) -> None:
         check_choice("task", task, TASKS)
         self.task, self.max_new_tokens = task, max_new_tokens
+        self._judge: Any = None
+        if task == "safety" and safety_scorer != "keyword":
+            from elasticity_lab.scorers import RewardModelScorer
+
+            self._judge = RewardModelScorer(safety_scorer, direction=scorer_direction, threshold=scorer_threshold)
         rows = _dataset_rows(name)
         pos: list[tuple[str, str]] = []
         neg: list[tuple[str, str]] = []
@@ -445,6 +462,8 @@ class HubTask:
         return Probe([p for p, _ in queries], pairs, [p for p, _ in mixed], [r for _, r in mixed])
 
     def aligned(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        if self._judge is not None:
+            return self._judge(prompts, responses)
         rule = refusal_rule if self.task == "safety" else sentiment_rule
         return np.array([rule(r) for r in responses], dtype=float)
 
@@ -804,7 +823,8 @@ def plan(config: ReboundConfig) -> list[_Unit]:
 def _curve_config(config: ReboundConfig) -> dict[str, Any]:
     """The part of the config a curve depends on (so that adding seeds or controls reuses cached curves)."""
     keep = ("scale", "preset", "pretrain_tokens", "hub_model", "safety_data", "sentiment_data", "method", "lr",
-            "align_batch_size", "perturb_batch_size", "n_perturb", "n_prompts", "n_kl", "light_fraction", "max_new_tokens")
+            "align_batch_size", "perturb_batch_size", "n_perturb", "n_prompts", "n_kl", "light_fraction", "max_new_tokens",
+            "safety_scorer", "scorer_direction", "scorer_threshold")
     d = {k: getattr(config, k) for k in keep}
     d["fixed_steps"] = config.fixed_steps if config.fixed_steps is not None else _fixed_steps(config)
     return d
@@ -838,7 +858,8 @@ class _Runner:
         key = (task, id(base.world))
         if key not in self._suites:
             c = self.config
-            suite = HubTask(c.safety_data if task == "safety" else c.sentiment_data, task, max_new_tokens=c.max_new_tokens or 48) \
+            suite = HubTask(c.safety_data if task == "safety" else c.sentiment_data, task, max_new_tokens=c.max_new_tokens or 48,
+                            safety_scorer=c.safety_scorer, scorer_direction=c.scorer_direction, scorer_threshold=c.scorer_threshold) \
                 if c.on_hub else MicroTask(base.world, task)
             self._suites[key] = (suite, suite.probe(c.n_prompts, c.n_kl))
         return self._suites[key]
