@@ -41,7 +41,7 @@ _executed: dict[str, Path | Exception] = {}
 # limit exists because the kernel and the client occasionally both sit idle waiting for a message
 # that never arrives (seen here with ipykernel 6 and 7, jupyter_client 8.10, pyzmq 27: a lost
 # transport message, not slow code). Such a chapter is run once more in a fresh kernel.
-CELL_TIMEOUT = 240
+CELL_TIMEOUT = 120
 ATTEMPTS = 2
 
 
@@ -65,8 +65,10 @@ def executed_notebook(notebook: Path) -> Path:
                 break
             except TimeoutError as err:  # nbclient's CellTimeoutError: a hang, not a failing cell
                 _executed[key] = err
-                warnings.warn(f"{notebook.name}: a cell hung for {CELL_TIMEOUT} s (attempt {attempt} of {ATTEMPTS}); "
-                              "running the chapter again in a fresh kernel", stacklevel=1)
+                message = (f"{notebook.name}: a cell hung for {CELL_TIMEOUT} s (attempt {attempt} of {ATTEMPTS}); "
+                           "running the chapter again in a fresh kernel")
+                warnings.warn(message, stacklevel=1)
+                print(f"\n[conftest] {message}", file=sys.__stderr__, flush=True)  # visible in CI logs too
             except Exception as err:  # noqa: BLE001 - re-raised for every test that needs this chapter
                 _executed[key] = err
                 break

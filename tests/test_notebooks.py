@@ -65,4 +65,5 @@ def test_pinned_outputs_reproduce(notebook) -> None:
         )
         if proc.returncode == 0 or "Timeout" not in proc.stdout:
             break
+        print(f"\n[test_notebooks] nbval: a cell of {notebook.name} timed out; running it once more", file=sys.__stderr__, flush=True)
     assert proc.returncode == 0, f"nbval found drifting outputs in {notebook.name}:\n{proc.stdout[-5000:]}"
