@@ -9,6 +9,7 @@ file. JupyterLab and VS Code pick the plotly MIME type, the book picks the HTML.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -43,6 +44,16 @@ def use_book_renderer() -> None:
         pio.renderers[BOOK_RENDERER] = _BookRenderer()
     pio.renderers.default = BOOK_RENDERER
     pio.templates.default = TEMPLATE
+
+
+def visibility_steps(group_of_trace: Sequence[int | None], labels: Sequence[object]) -> list[dict]:
+    """Slider steps or dropdown buttons whose i-th entry shows only the traces of group i.
+
+    ``group_of_trace[j]`` is the group of trace j (``None``: in no group, always hidden by a step).
+    Plotly applies these without a kernel, so the figure stays interactive in the static book.
+    """
+    return [dict(method="update", label=str(label), args=[{"visible": [g == i for g in group_of_trace]}])
+            for i, label in enumerate(labels)]
 
 
 def styled(fig: go.Figure, *, title: str | None = None, height: int = 420) -> go.Figure:

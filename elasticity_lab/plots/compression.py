@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from elasticity_lab.plots import styled
+from elasticity_lab.plots import styled, visibility_steps
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
@@ -64,12 +64,11 @@ def learning_curves_slider(table: pd.DataFrame) -> go.Figure:
                         line=dict(dash="dash", color="black"), visible=bool(conc == concs[0]))
         idx.append(len(fig.data) - 1)
         groups.append(idx)
-    steps = []
-    for conc, idx in zip(concs, groups):
-        visible = [False] * len(fig.data)
+    owner: list[int | None] = [None] * len(fig.data)
+    for g, idx in enumerate(groups):
         for i in idx:
-            visible[i] = True
-        steps.append(dict(method="update", label=f"{conc:g}", args=[{"visible": visible}]))
+            owner[i] = g
+    steps = visibility_steps(owner, [f"{conc:g}" for conc in concs])
     fig.update_layout(
         sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="source concentration: "), pad=dict(t=50))],
         xaxis=dict(title="tokens read", type="log"),

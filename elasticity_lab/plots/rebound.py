@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from elasticity_lab.plots import styled
+from elasticity_lab.plots import styled, visibility_steps
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 METRIC_LABEL = {"rule": "aligned share of sampled answers (rule)", "likelihood": "likelihood score P(aligned)/(P(aligned)+P(unaligned))"}
@@ -113,12 +113,11 @@ def n_align_slider_figure(curves: pd.DataFrame, task: str, *, metric: str = "rul
                                      name=f"seed {seed}", legendgroup=str(na), showlegend=False))
         groups.append(idx)
     n_traces = len(fig.data)
-    steps = []
-    for i, na in enumerate(sizes):
-        visible = [False] * n_traces
-        for j in groups[i]:
-            visible[j] = True
-        steps.append(dict(method="update", label=str(na), args=[{"visible": visible}]))
+    owner: list[int | None] = [None] * n_traces
+    for i, idx in enumerate(groups):
+        for j in idx:
+            owner[j] = i
+    steps = visibility_steps(owner, sizes)
     active = (len(sizes) - 1) // 2  # opens mid-way, so the slider can move either way (the book's slider check moves it right)
     for j in range(n_traces):
         fig.data[j].visible = j in groups[active] if sizes else True

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from elasticity_lab.plots import styled
+from elasticity_lab.plots import styled, visibility_steps
 
 METRIC_LABELS: dict[str, str] = {
     "mean_loss": "average training loss (the authors' metric)",
@@ -25,11 +25,7 @@ FORWARD, INVERSE = "#1f77b4", "#d62728"
 
 def _dropdown(labels: Sequence[str], groups: Sequence[int], *, x: float = 0.0, y: float = 1.18) -> dict:
     """A dropdown whose i-th entry shows only the traces of group i."""
-    buttons = []
-    for i, label in enumerate(labels):
-        visible = [g == i for g in groups]
-        buttons.append(dict(label=label, method="update", args=[{"visible": visible}]))
-    return dict(buttons=buttons, direction="down", x=x, y=y, xanchor="left", yanchor="top", showactive=True)
+    return dict(buttons=visibility_steps(groups, labels), direction="down", x=x, y=y, xanchor="left", yanchor="top", showactive=True)
 
 
 def protocol_figure() -> go.Figure:
