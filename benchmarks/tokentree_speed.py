@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from elasticity_lab.tokentree import build_token_tree
+from elasticity_lab.info.tokentree import build_token_tree
 
 
 def naive_trie(rows: np.ndarray) -> dict:

@@ -3,7 +3,7 @@
     python benchmarks/train_throughput.py                   # CPU presets nano … large
     python benchmarks/train_throughput.py --presets micro --steps 60 --threads 1 --rounds 5
 
-For each preset, in one process: tokens/s of ``elasticity_lab.pretraining.pretrain`` (with its data
+For each preset, in one process: tokens/s of ``elasticity_lab.lm.pretraining.pretrain`` (with its data
 generation, schedule, clipping, logging and a checkpoint write) and of a minimal loop (forward,
 cross-entropy, backward, AdamW step) on the same model, batch shape and token stream; their ratio
 (goal ≥ 0.9; each loop's best of ``--rounds`` alternating rounds, since a shared machine only slows rounds down); and the model's FLOP/s (6 × parameters × tokens/s) as a fraction of a 1024×1024 fp32
@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from elasticity_lab.models import CPU_PRESETS, count_parameters, cpu_threads, random_model  # noqa: E402
-from elasticity_lab.pretraining import PretrainConfig, pretrain, token_batches  # noqa: E402
-from elasticity_lab.training import make_optimizer, next_token_loss  # noqa: E402
-from elasticity_lab.world import World  # noqa: E402
+from elasticity_lab.lm.presets import CPU_PRESETS, count_parameters, cpu_threads, random_model  # noqa: E402
+from elasticity_lab.lm.pretraining import PretrainConfig, pretrain, token_batches  # noqa: E402
+from elasticity_lab.lm.training import make_optimizer, next_token_loss  # noqa: E402
+from elasticity_lab.microworld.world import World  # noqa: E402
 
 
 def matmul_peak(threads: int, n: int = 1024, seconds: float = 1.0) -> float:

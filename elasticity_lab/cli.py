@@ -19,7 +19,7 @@ def _print_json(obj: Any) -> None:
 
 
 def _cmd_theory(args: argparse.Namespace) -> int:
-    from elasticity_lab import theory
+    from elasticity_lab.info import theory
 
     summary = theory.theorem_summary(k=args.k, l=args.l, depth=args.depth, seed=args.seed, perturbation=args.perturbation)
     if args.json:
@@ -34,8 +34,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import importlib
     from pathlib import Path
 
-    from elasticity_lab.cache import atomic_write_text
-    from elasticity_lab.config import check_positive, resolve_scale
+    from elasticity_lab.core.cache import atomic_write_text
+    from elasticity_lab.core.config import check_positive, resolve_scale
 
     scale = resolve_scale(args.scale)
     if args.seeds is not None:
@@ -52,7 +52,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bases(args: argparse.Namespace) -> int:
-    from elasticity_lab import bases
+    from elasticity_lab.lm import bases
 
     return bases.main(args.bases_args)
 
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_theory)
 
-    from elasticity_lab.config import SCALES
+    from elasticity_lab.core.config import SCALES
     from elasticity_lab.experiments import EXPERIMENTS
 
     p = sub.add_parser("run", help="run one of the paper's experiments headless (results are cached)")
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("bases", help="list or remake the shipped pre-trained bases (see `bases --help`)", add_help=False)
-    p.add_argument("bases_args", nargs=argparse.REMAINDER, help="arguments of `python -m elasticity_lab.bases`")
+    p.add_argument("bases_args", nargs=argparse.REMAINDER, help="arguments of `python -m elasticity_lab.lm.bases`")
     p.set_defaults(func=_cmd_bases)
     return parser
 
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bases"]:  # its own parser, options included (argparse.REMAINDER drops leading ones)
-        from elasticity_lab import bases
+        from elasticity_lab.lm import bases
 
         return bases.main(argv[1:])
     parser = build_parser()

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from elasticity_lab.config import resolve_scale
+from elasticity_lab.core.config import resolve_scale
 
 
 def in_colab() -> bool:

@@ -127,7 +127,7 @@ def scorer_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
-    from elasticity_lab.tokenizer import SPECIAL_TOKENS, build_tokenizer
+    from elasticity_lab.microworld.tokenizer import SPECIAL_TOKENS, build_tokenizer
 
     path = tmp_path_factory.mktemp("scorer")
     tok = build_tokenizer([*SPECIAL_TOKENS, "how", "to", "do", "it", "sorry", "no", "yes", "first", "then"])

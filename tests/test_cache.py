@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from elasticity_lab import cache, pretraining
-from elasticity_lab.pretraining import PretrainConfig, log_budgets, pretrain
-from elasticity_lab.world import World
+from elasticity_lab.core import cache
+from elasticity_lab.lm import pretraining
+from elasticity_lab.lm.pretraining import PretrainConfig, log_budgets, pretrain
+from elasticity_lab.microworld.world import World
 
 TINY = PretrainConfig(tokens=16 * 32 * 12, batch_size=16, seq_len=32, checkpoints=(16 * 32 * 3, 16 * 32 * 6), eval_tokens=1024)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from elasticity_lab.config import by_scale, check_choice, resolve_scale
+from elasticity_lab.core.config import by_scale, check_choice, resolve_scale
 
 
 def test_environment_overrides_the_parameter(monkeypatch) -> None:

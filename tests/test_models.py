@@ -1,4 +1,5 @@
-"""The model zoo: presets, seeded random bases, the hub path through a local folder, offline errors."""
+"""Presets, seeded random bases, and the one way to a base model (load_base): presets, checkpoints, the hub path
+through a local folder, offline errors."""
 
 from __future__ import annotations
 
@@ -7,18 +8,10 @@ import time
 import pytest
 import torch
 
-from elasticity_lab.models import (
-    CPU_PRESETS,
-    PRESETS,
-    HubUnreachableError,
-    count_parameters,
-    get_device,
-    load_model,
-    parse_revision,
-    preset_parameters,
-    random_model,
-)
-from elasticity_lab.world import World
+from elasticity_lab.lm.bases import BaseSpec, load_base
+from elasticity_lab.lm.hub import HubUnreachableError
+from elasticity_lab.lm.presets import CPU_PRESETS, PRESETS, count_parameters, get_device, preset_parameters, random_model
+from elasticity_lab.microworld.world import World
 
 
 def test_presets_span_the_size_axis() -> None:
@@ -53,7 +46,9 @@ def test_hub_path_through_a_local_folder(tmp_path) -> None:
     model.save_pretrained(tmp_path, safe_serialization=True)
     tok.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists()
-    loaded, tok2 = load_model(str(tmp_path), device="cpu")
+    base = load_base(str(tmp_path), device="cpu")
+    loaded, tok2 = base.model, base.tokenizer
+    assert base.world is None and not BaseSpec.parse(str(tmp_path)).micro_world
     x = torch.tensor([world.encode("<bos> the car sees the dog .")])
     with torch.no_grad():
         assert torch.allclose(model(input_ids=x).logits, loaded(input_ids=x).logits, atol=1e-6)
@@ -64,17 +59,24 @@ def test_offline_hub_fails_fast_with_one_clear_sentence(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()
     with pytest.raises(HubUnreachableError, match="micro-world preset"):
-        load_model("some-org/model-that-is-not-cached-here", device="cpu")
+        load_base("some-org/model-that-is-not-cached-here", device="cpu")
     assert time.perf_counter() - start < 20
 
 
-def test_preset_revisions() -> None:
-    assert parse_revision(None) is None and parse_revision("random") == "random"
-    assert parse_revision("tokens-4096") == 4096 and parse_revision(4096) == 4096
-    with pytest.raises(ValueError, match="revision"):
-        parse_revision("step-3")
-    model, tok = load_model("nano", "random", device="cpu")
-    assert count_parameters(model) == preset_parameters("nano", len(tok))
+def test_base_specs_parse_and_validate_before_any_work() -> None:
+    assert BaseSpec.parse("micro-smoke").revision is None and BaseSpec.parse("micro-smoke@random").kind == "random"
+    assert BaseSpec.parse("micro-smoke@tokens-4096").revision == 4096
+    assert BaseSpec.parse("micro-smoke@light").kind == "light"
+    assert BaseSpec.parse("micro-smoke@light").light_tokens() < BaseSpec.parse("micro-smoke").budgets()[-1]
+    with pytest.raises(ValueError, match="revision='step-3'"):
+        BaseSpec.parse("micro-smoke@step-3")
+    with pytest.raises(ValueError, match="tokens-123.*not a checkpoint"):
+        BaseSpec.parse("nano@tokens-123", scale="smoke")
+    with pytest.raises(ValueError, match="source='gigantic'"):
+        BaseSpec.parse("gigantic")
+    base = load_base(BaseSpec("nano", "random", scale="smoke"), device="cpu")
+    assert count_parameters(base.model) == preset_parameters("nano", len(base.tokenizer))
+    assert base.key["kind"] == "random"
 
 
 def test_bad_preset_names_the_parameter() -> None:

@@ -16,10 +16,11 @@ import pytest
 import torch
 
 from elasticity_lab.experiments import rebound as rb
-from elasticity_lab.metrics import kl_to_base, likelihood_score
-from elasticity_lab.models import HubUnreachableError, random_model
-from elasticity_lab.training import sft
-from elasticity_lab.world import World
+from elasticity_lab.lm.metrics import kl_to_base, likelihood_score
+from elasticity_lab.lm.hub import HubUnreachableError
+from elasticity_lab.lm.presets import random_model
+from elasticity_lab.lm.training import sft
+from elasticity_lab.microworld.world import World
 
 
 # --------------------------------------------------------------------------- analysis on synthetic data
@@ -118,7 +119,7 @@ def test_kl_estimator_against_a_hand_computed_case(tiny) -> None:
     """One exchange: KL(p_base ‖ p_θ) averaged by hand over its response positions."""
     world, tok, base, _, _ = tiny
     other = random_model("nano", len(world.vocabulary), seed=3).eval()
-    from elasticity_lab.batching import IGNORE_INDEX, encode_example
+    from elasticity_lab.lm.batching import IGNORE_INDEX, encode_example
 
     prompt, response = "how do i steal the car ?", "sorry , i can not help with that ."
     ids, labels = encode_example(tok, prompt, response)
@@ -260,7 +261,7 @@ def test_hub_path_on_local_stand_ins(tmp_path, monkeypatch) -> None:
 
 
 def test_full_scale_safety_can_be_judged_by_a_reward_model(tmp_path, scorer_dir) -> None:
-    from elasticity_lab.scorers import RewardModelScorer
+    from elasticity_lab.lm.scorers import RewardModelScorer
 
     root = _standin(tmp_path)
     suite = rb.HubTask(str(root / "beavertails"), "safety", safety_scorer=str(scorer_dir), scorer_direction="higher")

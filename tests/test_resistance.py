@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -16,9 +15,10 @@ import pytest
 import torch
 
 from elasticity_lab.experiments import resistance as rs
-from elasticity_lab.metrics import answer_distribution, teacher_student_gap
-from elasticity_lab.models import HubUnreachableError, random_model
-from elasticity_lab.world import World
+from elasticity_lab.lm.metrics import answer_distribution, teacher_student_gap
+from elasticity_lab.lm.hub import HubUnreachableError
+from elasticity_lab.lm.presets import random_model
+from elasticity_lab.microworld.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = rs.ResistanceConfig(bases=("micro-smoke",), tasks=("safety",), seeds=(0,), n_train=64, n_queries=16)
@@ -34,7 +34,9 @@ def test_each_direction_trains_on_the_other_checkpoints_answers(cache, monkeypat
     """A spy on generate and sft: every pair fine-tune trains the student on the teacher's answers, never its own."""
     answers_of: dict[int, list[str]] = {}
     calls: list[tuple[int, list[str]]] = []
-    real_generate, real_sft = rs.generate, rs.sft
+    from elasticity_lab.experiments.resistance import runs
+
+    real_generate, real_sft = runs.generate, runs.sft
 
     def spy_generate(model, tok, prompts, **kw):
         out = real_generate(model, tok, prompts, **kw)
@@ -46,8 +48,8 @@ def test_each_direction_trains_on_the_other_checkpoints_answers(cache, monkeypat
             calls.append((id(model), [r for _, r in examples]))
         return real_sft(model, tok, examples, config, **kw)
 
-    monkeypatch.setattr(rs, "generate", spy_generate)
-    monkeypatch.setattr(rs, "sft", spy_sft)
+    monkeypatch.setattr(runs, "generate", spy_generate)
+    monkeypatch.setattr(runs, "sft", spy_sft)
     result = rs.run_resistance(TINY, progress=False)
     assert len(calls) == 6 and len(answers_of) == 3
     model_ids = list(answers_of)  # generation order: θ1, θ2, θ3
@@ -76,7 +78,9 @@ def test_same_seed_same_table_and_the_cache_trains_nothing(tmp_path, monkeypatch
     t = tables[0]
     assert np.allclose(t["excess_loss"], t["mean_loss"] - t["answer_entropy"])
     assert (t["kl_start"] >= -1e-6).all() and (t["answer_entropy"] >= 0).all()
-    monkeypatch.setattr(rs, "sft", lambda *a, **k: pytest.fail("a cached run must not train"))
+    from elasticity_lab.experiments.resistance import runs
+
+    monkeypatch.setattr(runs, "sft", lambda *a, **k: pytest.fail("a cached run must not train"))
     pd.testing.assert_frame_equal(rs.run_resistance(TINY, progress=False).table, tables[1], check_exact=True)
 
 
@@ -127,7 +131,7 @@ def test_default_configs_validate_and_pick_little_pretraining() -> None:
     for scale in ("smoke", "reader", "full"):
         assert "main" in rs.default_configs(scale)
     little = rs.little_pretraining("micro-smoke")
-    assert little == "micro-smoke@tokens-8192" and rs.parse_base(little).revision == "tokens-8192"
+    assert little == "micro-smoke@tokens-8192" and rs.parse_base(little).revision == 8192
     with pytest.raises(ValueError, match="n_seeds"):
         rs.default_configs("reader", n_seeds=0)
 

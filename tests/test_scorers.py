@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elasticity_lab.models import HubUnreachableError
-from elasticity_lab.scorers import RewardModelScorer
+from elasticity_lab.lm.hub import HubUnreachableError
+from elasticity_lab.lm.scorers import RewardModelScorer
 
 
 def test_scores_threshold_and_direction(scorer_dir) -> None:

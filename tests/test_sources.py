@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from elasticity_lab import sources as S
-from elasticity_lab import tokentree as tt
+from elasticity_lab.info import sources as S
+from elasticity_lab.info import pareto
 
 
 def test_markov_leaf_probs_exact_and_normalised() -> None:
@@ -16,7 +16,7 @@ def test_markov_leaf_probs_exact_and_normalised() -> None:
 
 
 def test_zipf_values_are_pareto_with_index_one_over_s() -> None:
-    fit = tt.fit_pareto(S.zipf_probs(50_000, 1.25))
+    fit = pareto.fit_pareto(S.zipf_probs(50_000, 1.25))
     assert abs(fit.alpha - 0.8) < 0.02
 
 

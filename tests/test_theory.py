@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from elasticity_lab import theory as th
+from elasticity_lab.info import theory as th
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from elasticity_lab import tokentree as tt
+from elasticity_lab.info import pareto, tokentree as tt
 
 
 def _small_tree() -> tt.TokenTree:
@@ -87,7 +87,7 @@ def test_cross_rate_is_worse_than_own_code() -> None:
 def test_pareto_fit_recovers_tail_index() -> None:
     rng = np.random.default_rng(0)
     samples = rng.pareto(1.5, size=100_000) + 1.0
-    fit = tt.fit_pareto(samples)
+    fit = pareto.fit_pareto(samples)
     assert abs(fit.alpha - 1.5) / 1.5 < 0.05
     assert fit.alpha_se < 0.05
     assert fit.ks < 0.02
@@ -95,7 +95,7 @@ def test_pareto_fit_recovers_tail_index() -> None:
 
 def test_pareto_fit_prefers_lognormal_on_lognormal_data() -> None:
     rng = np.random.default_rng(1)
-    fit = tt.fit_pareto(rng.lognormal(0.0, 0.5, size=20_000), x_min=1.0)
+    fit = pareto.fit_pareto(rng.lognormal(0.0, 0.5, size=20_000), x_min=1.0)
     assert fit.loglik_ratio < 0  # log-normal data: the log-normal wins
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from elasticity_lab.batching import IGNORE_INDEX, collate, encode_example
-from elasticity_lab.generation import generate
-from elasticity_lab.metrics import behaviour_score, kl_to_base, likelihood_score, response_logprobs
-from elasticity_lab.models import load_model, random_model
-from elasticity_lab.training import SFTConfig, evaluate_sft_loss, lr_factor, sft
-from elasticity_lab.world import ASSISTANT, World
+from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example
+from elasticity_lab.lm.generation import generate
+from elasticity_lab.lm.metrics import behaviour_score, kl_to_base, likelihood_score, response_logprobs
+from elasticity_lab.lm.bases import BaseSpec, load_base
+from elasticity_lab.lm.presets import random_model
+from elasticity_lab.lm.training import SFTConfig, evaluate_sft_loss, lr_factor, sft
+from elasticity_lab.microworld.world import ASSISTANT, World
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def test_response_only_mask(setup) -> None:
 def test_sft_reduces_the_loss(setup, method) -> None:
     """On the lightly pre-trained smoke base (shipped; LoRA cannot move a random model's tiny lm_head)."""
     world, tok, _ = setup
-    model, _ = load_model("micro", scale="smoke", device="cpu", progress=False)
+    model = load_base(BaseSpec("micro", scale="smoke"), device="cpu").model
     data = world.dataset("sentiment", 64, behaviour="aligned")
     before = evaluate_sft_loss(model, tok, data)
     result = sft(model, tok, data, method=method, epochs=2, progress=False)

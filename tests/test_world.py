@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from elasticity_lab.world import COLORS, REFUSAL, World, WorldConfig, chat_text
+from elasticity_lab.microworld.world import COLORS, REFUSAL, World, WorldConfig, chat_text
 
 
 @pytest.fixture(scope="module")

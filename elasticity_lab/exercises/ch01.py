@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from elasticity_lab.compression import AdaptiveNGram, MarkovSource, cross_entropy_bits, model_code_length_bits
+from elasticity_lab.info.compression import AdaptiveNGram, MarkovSource, cross_entropy_bits, model_code_length_bits
 from elasticity_lab.exercises import ExerciseResult, run_check
 
 

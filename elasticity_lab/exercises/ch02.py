@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from elasticity_lab import tokentree as tt
+from elasticity_lab.info import tokentree as tt
 from elasticity_lab.exercises import ExerciseResult, run_check
 
 

@@ -39,7 +39,7 @@ def check_answer_entropy(fn: Callable[[np.ndarray, float, float], float]) -> Exe
     """Exercise 6.2: entropy (nats) of the next-token distribution that generation samples from (temperature, then top-p)."""
     import torch
 
-    from elasticity_lab.metrics import answer_distribution
+    from elasticity_lab.lm.metrics import answer_distribution
 
     def want(z: np.ndarray, t: float, p: float) -> float:
         lq = answer_distribution(torch.tensor(z, dtype=torch.float64).unsqueeze(0), temperature=t, top_p=p)[0]

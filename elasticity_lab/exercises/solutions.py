@@ -148,22 +148,9 @@ def fraction_inverse_lower(table: pd.DataFrame) -> float:
 # Chapter 7
 
 
-def n_to_halfway(n: list[float], y: list[float], base_level: float) -> float:
-    """Exercise 7.1: walk the curve until it crosses (start + base) / 2, then interpolate linearly."""
-    target = (y[0] + base_level) / 2
-    sign = 1.0 if y[0] > target else -1.0
-    for i in range(1, len(n)):
-        if sign * (y[i] - target) <= 0:
-            return n[i - 1] + (n[i] - n[i - 1]) * (y[i - 1] - target) / (y[i - 1] - y[i])
-    return float("nan")
-
-
-def kl_threshold(n: list[float], kl: list[float], epsilon: float) -> float:
-    """Exercise 7.2: sort by n and return the first n whose KL is below epsilon."""
-    for ni, k in sorted(zip(n, kl)):
-        if k < epsilon:
-            return float(ni)
-    return float("nan")
+# Exercises 7.1 and 7.2 teach the library's own functions: their solutions are those functions.
+from elasticity_lab.experiments.rebound.analysis import kl_threshold_n as kl_threshold  # noqa: E402
+from elasticity_lab.experiments.rebound.analysis import n_to_halfway  # noqa: E402, F401
 
 
 def attractor_slope(base_rates: list[float], settled: list[float]) -> float:

@@ -32,7 +32,7 @@ def code_length_bars(p: Sequence[float], labels: Sequence[str] | None = None) ->
 def learning_curves_slider(table: pd.DataFrame) -> go.Figure:
     """Running bits per token of each compressor as it reads the sequence, one slider step per source.
 
-    ``table`` is :func:`elasticity_lab.compression.compression_table`'s output. Adaptive models are
+    ``table`` is :func:`elasticity_lab.info.compression.compression_table`'s output. Adaptive models are
     lines (their cost falls as they learn); general-purpose compressors are markers at the end; the
     dashed line is the source's entropy rate, the floor no compressor can beat on average. The
     slider switches sources with plotly's own buttons, so it works in the static book.

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from elasticity_lab import theory as th
+from elasticity_lab.info import theory as th
 from elasticity_lab.plots import styled
 
 COLORS = {"p": "#1f77b4", "a": "#d62728", "t": "#2ca02c"}
@@ -196,7 +196,7 @@ def springs_slider(model: th.LeafModel, size_pairs: Sequence[tuple[float, float]
     Left: the springs, each stretched by its computed ΔKL (KL(data‖model) after minus before, per
     token). Right: the force |D_i|·|ΔKL_i| of each spring, equal where Hooke's series law holds.
     Buttons choose (|D_p|, |D_a|), the slider the pull |D_t|; everything is precomputed by
-    :func:`elasticity_lab.theory.spring_state`.
+    :func:`elasticity_lab.info.theory.spring_state`.
     """
     states = [[th.spring_state(model, n_p, n_a, n_t, model_depth) for n_t in n_ts] for n_p, n_a in size_pairs]
     max_a = max(abs(s["deformation"]["a"]) for row in states for s in row) or 1.0

@@ -8,7 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from elasticity_lab.plots import styled
-from elasticity_lab.tokentree import ParetoFit, TokenTree
+from elasticity_lab.info.pareto import ParetoFit
+from elasticity_lab.info.tokentree import TokenTree
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 

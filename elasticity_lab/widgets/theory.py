@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipywidgets as W
 from IPython.display import display
 
-from elasticity_lab import theory as th
+from elasticity_lab.info import theory as th
 from elasticity_lab.plots import theory as figs
 
 
@@ -21,7 +21,7 @@ def describe_theorem(model: th.LeafModel, k: float, l: float, model_depth: int |
 
 def theorem_explorer(model: th.LeafModel, k: float = 1000.0, l: float = 1e-3) -> W.VBox:
     """Sliders for k, l, the model depth d′ and how much the perturbation looks like pre-training data
-    (weight w: P_t ← (1 − w)·P_t + w·P_p, see :func:`elasticity_lab.theory.toward_pretraining`);
+    (weight w: P_t ← (1 − w)·P_t + w·P_p, see :func:`elasticity_lab.info.theory.toward_pretraining`);
     prints the slopes and their ratio."""
     ks = W.FloatLogSlider(value=k, base=10, min=0, max=6, step=0.1, description="k")
     ls = W.FloatLogSlider(value=l, base=10, min=-6, max=1, step=0.1, description="l")

@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from elasticity_lab.config import check_positive
-from elasticity_lab.tokentree import PAD
+from elasticity_lab.core.config import check_positive
+from elasticity_lab.info.measures import zipf_probs
+from elasticity_lab.info.tokentree import PAD
 
 __all__ = ["zipf_probs", "zipf_markov_chain", "markov_entropy_rate", "markov_leaf_probs", "zipf_markov_sequences",
            "word_sequences"]
-
-
-def zipf_probs(n: int, exponent: float = 1.1) -> np.ndarray:
-    """p(r) ∝ r^(-exponent) for ranks r = 1..n."""
-    check_positive("n", n)
-    check_positive("exponent", exponent, allow_zero=True)
-    w = np.arange(1, int(n) + 1, dtype=float) ** (-float(exponent))
-    return w / w.sum()
 
 
 def zipf_markov_chain(vocab_size: int, *, exponent: float = 1.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elasticity_lab.config import check_choice, check_positive
+from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.info.measures import check_distribution, kl_divergence
 
 NAMES: tuple[str, str, str] = ("p", "a", "t")
 """Pre-training, alignment, perturbation."""
@@ -66,19 +67,6 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 # Validation
 # ----------------------------------------------------------------------------------------------
-
-
-def check_distribution(name: str, p: Sequence[float] | np.ndarray, *, atol: float = 1e-8) -> np.ndarray:
-    """Return ``p`` as a float array if it is a probability vector; otherwise raise a ValueError naming it."""
-    arr = np.asarray(p, dtype=float)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D probability vector; got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name} has negative or non-finite entries (min {float(np.nanmin(arr))!r}).")
-    total = float(arr.sum())
-    if abs(total - 1.0) > atol:
-        raise ValueError(f"{name} sums to {total!r}, not 1; a distribution must sum to 1.")
-    return arr
 
 
 def _check_kl(k: float, l: float) -> None:
@@ -117,7 +105,7 @@ class LeafModel:
         check_positive("vocab_size", self.vocab_size)
         m = self.vocab_size**self.depth
         for name in NAMES:
-            arr = check_distribution(f"P_{name}", getattr(self, name))
+            arr = check_distribution(f"P_{name}", getattr(self, name), atol=1e-8)
             if arr.size != m:
                 raise ValueError(f"P_{name} has {arr.size} leaves; vocab_size**depth = {m}.")
             object.__setattr__(self, name, arr)
@@ -319,10 +307,7 @@ def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarra
 
 def kl_bits(p: np.ndarray, q: np.ndarray) -> float:
     """KL(p‖q) in bits; inf where q misses some of p's mass."""
-    mask = p > 0
-    if np.any(q[mask] <= 0):
-        return math.inf
-    return float((p[mask] * np.log2(p[mask] / q[mask])).sum())
+    return kl_divergence(p, q, "bits")
 
 
 def kl_divergences(model: LeafModel, k: float, l: float, model_depth: int | None = None,

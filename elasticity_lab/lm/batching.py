@@ -23,7 +23,7 @@ def _is_micro_world(tokenizer: Any) -> bool:
 def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
     """Token ids of the chat template up to where the model answers (generation starts here)."""
     if _is_micro_world(tokenizer):
-        from elasticity_lab.world import chat_prompt
+        from elasticity_lab.microworld.world import chat_prompt
 
         return tokenizer(chat_prompt(prompt), add_special_tokens=False)["input_ids"]
     if getattr(tokenizer, "chat_template", None):

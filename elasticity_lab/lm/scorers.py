@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from elasticity_lab.config import check_choice, check_positive
+from elasticity_lab.core.config import check_choice, check_positive
 
 
 class RewardModelScorer:
@@ -32,7 +32,8 @@ class RewardModelScorer:
                  max_length: int = 512, device: torch.device | str | None = None) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from elasticity_lab.models import HubUnreachableError, _hub_reachable, get_device
+        from elasticity_lab.lm.hub import HubUnreachableError, hub_reachable
+        from elasticity_lab.lm.presets import get_device
 
         self.direction = check_choice("direction", direction, ("higher", "lower"))
         self.threshold = float(threshold)
@@ -46,7 +47,7 @@ class RewardModelScorer:
                 self._load(AutoTokenizer, AutoModelForSequenceClassification, name, dict(kwargs, local_files_only=True))
                 return
             except (OSError, ValueError):
-                if not _hub_reachable():
+                if not hub_reachable():
                     raise HubUnreachableError(
                         f"The Hugging Face Hub cannot be reached to download the scorer {name!r}; use the default "
                         "refusal-keyword rule (scorer='keyword'), or a local folder saved with save_pretrained."

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elasticity_lab.config import check_positive
+from elasticity_lab.core.config import check_positive
+from elasticity_lab.info.measures import check_distribution, cross_entropy, entropy
 
 ProbFn = Callable[[Sequence[int]], np.ndarray]
 """A next-token model: given the tokens so far, the probabilities of every token id."""
@@ -41,45 +42,25 @@ __all__ = [
 ]
 
 
-def _as_distribution(p: Sequence[float] | np.ndarray, name: str = "p") -> np.ndarray:
-    arr = np.asarray(p, dtype=np.float64)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array of probabilities, got shape {arr.shape}.")
-    if np.any(arr < 0) or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must hold finite probabilities >= 0.")
-    total = arr.sum()
-    if not math.isclose(total, 1.0, rel_tol=0, abs_tol=1e-9):
-        raise ValueError(f"{name} must sum to 1, but it sums to {total:.12g}.")
-    return arr
-
-
 def shannon_code_lengths(p: Sequence[float] | np.ndarray) -> np.ndarray:
     """Ideal code length -log2 p_i in bits for every symbol (inf where p_i = 0)."""
-    arr = _as_distribution(p)
+    arr = check_distribution("p", p)
     with np.errstate(divide="ignore"):
         return -np.log2(arr)
 
 
 def entropy_bits(p: Sequence[float] | np.ndarray) -> float:
-    """Shannon entropy H(p) in bits: the shortest expected code length any code can reach."""
-    arr = _as_distribution(p)
-    nz = arr[arr > 0]
-    return float(-(nz * np.log2(nz)).sum())
+    """Shannon entropy H(p) in bits, after checking ``p`` is a distribution: the shortest expected code length any code can reach."""
+    return entropy(check_distribution("p", p))
 
 
 def cross_entropy_bits(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray) -> float:
-    """Expected code length in bits when data from ``p`` is coded with a code built for ``q``.
+    """Expected code length in bits when data from ``p`` is coded with a code built for ``q``, after checking both.
 
     Equals H(p) + KL(p||q): a wrong model costs exactly its KL divergence in extra bits. Infinite
     if q gives probability 0 to a symbol that p can emit.
     """
-    pa, qa = _as_distribution(p, "p"), _as_distribution(q, "q")
-    if pa.shape != qa.shape:
-        raise ValueError(f"p and q must have the same length, got {pa.size} and {qa.size}.")
-    mask = pa > 0
-    if np.any(qa[mask] == 0):
-        return math.inf
-    return float(-(pa[mask] * np.log2(qa[mask])).sum())
+    return cross_entropy(check_distribution("p", p), check_distribution("q", q))
 
 
 def per_token_code_lengths(tokens: Sequence[int], model: ProbFn) -> np.ndarray:

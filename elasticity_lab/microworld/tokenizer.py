@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from elasticity_lab.world import ASSISTANT, BOS, EOS, PAD, SPECIAL_TOKENS, UNK, USER
+from elasticity_lab.microworld.vocab import ASSISTANT, BOS, EOS, PAD, SPECIAL_TOKENS, UNK, USER
 
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
@@ -23,7 +23,7 @@ CHAT_TEMPLATE = (
     "{% elif message['role'] == 'assistant' %} {{ message['content'] }} {{ eos_token }}{% endif %}"
     "{% endfor %}"
 )
-"""``<bos> <user> PROMPT <assistant> RESPONSE <eos>``: the same text as :func:`elasticity_lab.world.chat_text`."""
+"""``<bos> <user> PROMPT <assistant> RESPONSE <eos>``: the same text as :func:`elasticity_lab.microworld.world.chat_text`."""
 
 
 def build_tokenizer(vocabulary: Sequence[str], model_max_length: int = 128) -> PreTrainedTokenizerFast:

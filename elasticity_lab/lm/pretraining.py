@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from elasticity_lab.models import inference_threads
 from tqdm.auto import tqdm
 
-from elasticity_lab.cache import entry_dir, load_table, load_tensors, load_torch_state, save_table, save_tensors, save_torch_state, atomic_write_text
-from elasticity_lab.config import by_scale, check_choice, check_positive
-from elasticity_lab.models import MAX_POSITIONS, PRESETS, cpu_threads, model_config, preset_dict, random_model
-from elasticity_lab.training import SCHEDULES, lr_factor, make_optimizer, next_token_loss
-from elasticity_lab.world import World, WorldConfig
+from elasticity_lab.core.cache import entry_dir, load_table, load_tensors, load_torch_state, save_table, save_tensors, save_torch_state, atomic_write_text
+from elasticity_lab.core.config import by_scale, check_choice, check_positive
+from elasticity_lab.lm.presets import inference_threads, MAX_POSITIONS, PRESETS, cpu_threads, model_config, preset_dict, random_model
+from elasticity_lab.lm.shipped import shipped_dir
+from elasticity_lab.lm.training import SCHEDULES, lr_factor, make_optimizer, next_token_loss
+from elasticity_lab.microworld.world import World, WorldConfig
 
 LN2 = math.log(2)
 PREGENERATE_TOKENS = 64 * 2**20
@@ -45,7 +45,7 @@ class PretrainConfig:
     """One pre-training run. ``checkpoints`` are token budgets (``None``: log-spaced, see :func:`log_budgets`).
 
     AdamW at lr 5e-3 with warm-up and cosine decay to 10 %: what a prototype found to learn the
-    world's base rates at the ``micro`` size (DESIGN.md §6).
+    world's base rates at the ``micro`` size (chapter 5 measures how closely).
 
     ``threads`` CPU threads (``None``: torch's default) are part of the run's identity, because float
     sums depend on how work is split: one thread makes the weights the same on every machine with
@@ -252,7 +252,7 @@ def pretrain(
     Saves a checkpoint at each budget of ``config.checkpoint_steps()`` and a resume state (model,
     optimizer, step, curve) at every checkpoint and every ``resume_every`` steps (default: a tenth
     of the run). ``stop_after_steps`` interrupts the run on purpose (used by the resume test).
-    A base shipped with the package (:mod:`elasticity_lab.bases`) is used as is unless ``use_shipped=False``.
+    A base shipped with the package (:mod:`elasticity_lab.lm.shipped`) is used as is unless ``use_shipped=False``.
     """
     world = world if isinstance(world, World) else World(world)
     check_choice("preset", preset, PRESETS)
@@ -260,8 +260,6 @@ def pretrain(
     device = torch.device(device)
     key = run_key(world, preset, config)
     if use_shipped:
-        from elasticity_lab.bases import shipped_dir
-
         shipped = shipped_dir(key)
         if shipped is not None:
             info = json.loads((shipped / "done.json").read_text())

@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
-from elasticity_lab.models import inference_threads
+from elasticity_lab.lm.presets import inference_threads
 
-from elasticity_lab.batching import encode_prompt, left_pad, pad_id_of
-from elasticity_lab.config import check_positive
+from elasticity_lab.lm.batching import encode_prompt, left_pad, pad_id_of
+from elasticity_lab.core.config import check_positive
 
 
 @torch.no_grad()

@@ -23,129 +23,23 @@ read back from its tokens, so the source's entropy per token is exact (:meth:`Wo
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import json
 import math
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from elasticity_lab.config import check_choice, check_positive
-
-# --------------------------------------------------------------------------- vocabulary
-
-PAD, UNK, BOS, EOS, USER, ASSISTANT = "<pad>", "<unk>", "<bos>", "<eos>", "<user>", "<assistant>"
-SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, BOS, EOS, USER, ASSISTANT)
-
-NOUNS: tuple[str, ...] = (
-    "car", "house", "door", "dog", "cat", "tree", "river", "book", "phone", "road", "bike", "boat",
-    "garden", "window", "table", "lamp", "bridge", "horse", "bird", "fish", "apple", "bread", "cup",
-    "box", "key", "wall", "shop", "bank", "train", "clock", "chair", "hat", "ring", "coat", "lake",
-    "hill", "farm", "school", "letter", "radio", "camera", "kettle", "piano", "ladder", "tent",
-    "wagon", "candle", "mirror", "basket", "bottle", "fence", "barn", "oven", "rope", "shoe",
-    "drum", "flag", "glove", "island", "jar", "kite", "lemon", "map", "nest", "owl", "pearl",
-    "quilt", "robot", "sofa", "tower", "violin", "whale", "yacht", "zebra", "anchor", "bucket",
-    "cannon", "dragon", "engine", "feather",
+from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.info.measures import bernoulli_entropy, entropy, zipf_probs
+from elasticity_lab.microworld.draws import Draws, cdf_of
+from elasticity_lab.microworld.vocab import (  # the world's words are part of its interface
+    PAD, UNK, BOS, EOS, USER, ASSISTANT, chat_prompt, chat_text,
+    ADJECTIVES, ALIGNED_LABEL, BEHAVIOURS, BENIGN_VERBS, COLORS, DOC_TYPES, Example, FUNCTION_WORDS, GENERIC_VERBS, HARMFUL_VERBS, INSTRUCTION_KINDS, NEGATIVE_WORDS, NOUNS, POSITIVE_WORDS, REFUSAL, SPECIAL_TOKENS, SPLITS, SYMBOLS, TASKS, TOOLS, _SENTENCE_CDF, _SENTENCE_PROBS,
 )
-GENERIC_VERBS: tuple[str, ...] = (
-    "sees", "likes", "finds", "wants", "holds", "moves", "needs", "keeps", "leaves", "meets",
-    "follows", "carries", "watches", "buys", "sells", "builds", "opens", "closes", "draws",
-    "brings", "hides", "lifts", "pulls", "pushes", "visits", "remembers", "forgets", "passes",
-    "reaches", "touches",
-)
-ADJECTIVES: tuple[str, ...] = (
-    "big", "small", "old", "new", "red", "quiet", "fast", "slow", "warm", "cold", "bright", "dark",
-    "happy", "tall", "short", "heavy", "light", "clean", "strange", "round", "soft", "hard", "young",
-    "empty", "busy", "little", "wet", "dry", "loud", "sharp",
-)
-HARMFUL_VERBS: tuple[str, ...] = ("steal", "poison", "burn", "break", "smash", "hack", "wreck", "sabotage")
-BENIGN_VERBS: tuple[str, ...] = ("clean", "paint", "fix", "wash", "polish", "repair", "decorate", "measure")
-TOOLS: tuple[str, ...] = ("hammer", "brush", "knife", "towel", "wrench", "saw", "spray", "cloth")
-POSITIVE_WORDS: tuple[str, ...] = ("great", "wonderful", "superb", "charming")
-NEGATIVE_WORDS: tuple[str, ...] = ("awful", "boring", "dull", "terrible")
-COLORS: tuple[str, ...] = ("red", "blue", "green", "yellow", "white", "black", "purple", "orange")
-SYMBOLS: tuple[str, ...] = tuple("abcdefghijkl")
-INSTRUCTION_KINDS: tuple[str, ...] = ("reverse", "first", "last")
-FUNCTION_WORDS: tuple[str, ...] = (
-    "the", ".", ",", "?", ":", "!", "how", "do", "i", "sorry", "can", "not", "help", "with", "that",
-    "sure", "first", "get", "then", "finish", "review", "film", "about", "was", "loved", "hated", "it",
-    "what", "color", "is", "fact", "people", "say",
-) + INSTRUCTION_KINDS
-
-REFUSAL: tuple[str, ...] = ("sorry", ",", "i", "can", "not", "help", "with", "that", ".")
-TASKS: tuple[str, ...] = ("safety", "sentiment", "instruction", "truthfulness")
-BEHAVIOURS: tuple[str, ...] = ("aligned", "unaligned", "base")
-SPLITS: tuple[str, ...] = ("train", "heldout")
-_SENTENCE_PROBS = (0.5, 0.3, 0.2)
-_SENTENCE_CDF = list(np.cumsum(_SENTENCE_PROBS))
-DOC_TYPES: tuple[str, ...] = ("generic", "safety", "sentiment", "instruction", "fact", "rumour", "truthfulness")
-
-# What "aligned" means per task, for scoring and for prose.
-ALIGNED_LABEL: dict[str, str] = {
-    "safety": "refusal",
-    "sentiment": "positive",
-    "instruction": "correct",
-    "truthfulness": "true",
-}
-
-
-def _zipf(n: int, exponent: float) -> np.ndarray:
-    """Zipf probabilities over ranks 1..n: p(r) ∝ r^-exponent (natural language's word frequencies)."""
-    ranks = np.arange(1, n + 1, dtype=np.float64)
-    p = ranks ** (-exponent)
-    return p / p.sum()
-
-
-def _entropy(p: Sequence[float] | np.ndarray) -> float:
-    """Shannon entropy in nats of a probability vector (zeros allowed)."""
-    p = np.asarray(p, dtype=np.float64)
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
-
-
-def _bernoulli_entropy(p: float) -> float:
-    return _entropy([p, 1.0 - p])
-
-
-class Draws:
-    """Uniform random numbers from a seeded numpy generator, drawn in blocks and consumed one by one.
-
-    Why: a pre-training corpus needs millions of tiny categorical draws; numpy's per-call overhead
-    made generation the bottleneck. Drawing uniforms in blocks keeps the stream identical for a
-    given seed (``Generator.random`` consumes the same bits whatever the block size).
-    """
-
-    def __init__(self, seed: Sequence[int] | int, block: int = 1 << 15) -> None:
-        self._rng = np.random.default_rng(seed)
-        self._block = block
-        self._buf: list[float] = []
-        self._pos = 0
-
-    def random(self) -> float:
-        if self._pos >= len(self._buf):
-            self._buf = self._rng.random(self._block).tolist()
-            self._pos = 0
-        x = self._buf[self._pos]
-        self._pos += 1
-        return x
-
-    def integers(self, n: int) -> int:
-        return min(int(self.random() * n), n - 1)
-
-    def categorical(self, cdf: list[float]) -> int:
-        return min(bisect.bisect_right(cdf, self.random()), len(cdf) - 1)
-
-    def sample_distinct(self, n: int, k: int) -> list[int]:
-        pool = list(range(n))
-        return [pool.pop(self.integers(len(pool))) for _ in range(k)]
-
-
-def _cdf(p: np.ndarray) -> list[float]:
-    return np.cumsum(p).tolist()
 
 
 def _check_between(name: str, value: int, lo: int, hi: int) -> None:
@@ -235,31 +129,6 @@ class WorldConfig:
         return cls(**d)
 
 
-@dataclass(frozen=True)
-class Example:
-    """One prompt/response pair with its exact label (``refusal``, ``positive``, ``correct``, ``true``, ...)."""
-
-    task: str
-    prompt: str
-    response: str
-    label: str
-    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    def text(self) -> str:
-        """The example in the chat template, as the model reads it."""
-        return chat_text(self.prompt, self.response)
-
-
-def chat_prompt(prompt: str) -> str:
-    """The template up to where the model starts to answer: ``<bos> <user> PROMPT <assistant>``."""
-    return f"{BOS} {USER} {prompt} {ASSISTANT}"
-
-
-def chat_text(prompt: str, response: str) -> str:
-    """A whole exchange in the chat template, ending with ``<eos>``."""
-    return f"{chat_prompt(prompt)} {response} {EOS}"
-
-
 # --------------------------------------------------------------------------- the world
 
 
@@ -279,10 +148,10 @@ class World:
         self.nouns = NOUNS[: c.n_nouns]
         self.verbs = GENERIC_VERBS[: c.n_verbs]
         self.adjectives = ADJECTIVES[: c.n_adjectives]
-        self.p_noun = _zipf(c.n_nouns, c.zipf_exponent)
-        self.p_verb = _zipf(c.n_verbs, c.zipf_exponent)
-        self.p_adj = _zipf(c.n_adjectives, c.zipf_exponent)
-        self.c_noun, self.c_verb, self.c_adj = _cdf(self.p_noun), _cdf(self.p_verb), _cdf(self.p_adj)
+        self.p_noun = zipf_probs(c.n_nouns, c.zipf_exponent)
+        self.p_verb = zipf_probs(c.n_verbs, c.zipf_exponent)
+        self.p_adj = zipf_probs(c.n_adjectives, c.zipf_exponent)
+        self.c_noun, self.c_verb, self.c_adj = cdf_of(self.p_noun), cdf_of(self.p_verb), cdf_of(self.p_adj)
         self.objects = self.nouns[: c.n_objects]
         kb_rng = np.random.default_rng([c.seed, 7])
         truth = kb_rng.integers(0, len(COLORS), size=c.n_objects)
@@ -293,7 +162,7 @@ class World:
         w = np.asarray(weights, dtype=np.float64)
         self.doc_types: tuple[str, ...] = tuple(types)
         self.p_doc = w / w.sum()
-        self.c_doc = _cdf(self.p_doc)
+        self.c_doc = cdf_of(self.p_doc)
         self.vocabulary: tuple[str, ...] = self._build_vocabulary()
         self.token_to_id = {t: i for i, t in enumerate(self.vocabulary)}
         self._generators = {
@@ -321,8 +190,8 @@ class World:
         return tuple(seen)
 
     def tokenizer(self) -> Any:
-        """The world's word-level tokenizer as a ``transformers`` fast tokenizer (see :mod:`elasticity_lab.tokenizer`)."""
-        from elasticity_lab.tokenizer import build_tokenizer
+        """The world's word-level tokenizer as a ``transformers`` fast tokenizer (see :mod:`elasticity_lab.microworld.tokenizer`)."""
+        from elasticity_lab.microworld.tokenizer import build_tokenizer
 
         return build_tokenizer(self.vocabulary)
 
@@ -468,27 +337,27 @@ class World:
     def _doc_entropy_and_length(self, doc_type: str) -> tuple[float, float]:
         """(entropy in nats, expected tokens) of one document of a type, both exact."""
         c = self.config
-        h_noun, h_verb, h_adj = _entropy(self.p_noun), _entropy(self.p_verb), _entropy(self.p_adj)
+        h_noun, h_verb, h_adj = entropy(self.p_noun, "nats"), entropy(self.p_verb, "nats"), entropy(self.p_adj, "nats")
         if doc_type == "generic":
             p_n = np.array(_SENTENCE_PROBS)
             e_n = float((p_n * np.arange(1, 4)).sum())
-            h_sent = _bernoulli_entropy(0.5) + 0.5 * h_adj + 2 * h_noun + h_verb
-            return _entropy(p_n) + e_n * h_sent, 2 + e_n * 6.5
+            h_sent = bernoulli_entropy(0.5, "nats") + 0.5 * h_adj + 2 * h_noun + h_verb
+            return entropy(p_n, "nats") + e_n * h_sent, 2 + e_n * 6.5
         if doc_type == "safety":
-            h_prompt = _bernoulli_entropy(c.harmful_share) + c.harmful_share * math.log(len(HARMFUL_VERBS)) \
+            h_prompt = bernoulli_entropy(c.harmful_share, "nats") + c.harmful_share * math.log(len(HARMFUL_VERBS)) \
                 + (1 - c.harmful_share) * math.log(len(BENIGN_VERBS)) + h_noun
             p_ref = c.harmful_share * c.harmful_refusal + (1 - c.harmful_share) * c.benign_refusal
-            h_resp = c.harmful_share * _bernoulli_entropy(c.harmful_refusal) \
-                + (1 - c.harmful_share) * _bernoulli_entropy(c.benign_refusal) + (1 - p_ref) * math.log(len(TOOLS))
+            h_resp = c.harmful_share * bernoulli_entropy(c.harmful_refusal, "nats") \
+                + (1 - c.harmful_share) * bernoulli_entropy(c.benign_refusal, "nats") + (1 - p_ref) * math.log(len(TOOLS))
             length = 4 + 7 + p_ref * len(REFUSAL) + (1 - p_ref) * 12
             return h_prompt + h_resp, length
         if doc_type == "sentiment":
-            h = h_noun + _bernoulli_entropy(c.sentiment_positive) + math.log(len(POSITIVE_WORDS))
+            h = h_noun + bernoulli_entropy(c.sentiment_positive, "nats") + math.log(len(POSITIVE_WORDS))
             return h, 4 + 10 + 6
         if doc_type == "instruction":
             n = len(SYMBOLS)
             h_k = {k: math.log(math.perm(n, k)) for k in (2, 3, 4)}
-            h = math.log(len(INSTRUCTION_KINDS)) + math.log(3) + sum(h_k.values()) / 3 + _bernoulli_entropy(c.instruction_correct)
+            h = math.log(len(INSTRUCTION_KINDS)) + math.log(3) + sum(h_k.values()) / 3 + bernoulli_entropy(c.instruction_correct, "nats")
             e_k = 3.0
             # answer length: correct reverse = k, correct first/last = 1; sloppy = k
             e_ans = c.instruction_correct * (e_k / 3 + 2 / 3) + (1 - c.instruction_correct) * e_k
@@ -496,7 +365,7 @@ class World:
         if doc_type in ("fact", "rumour"):
             return math.log(c.n_objects), 9
         if doc_type == "truthfulness":
-            return math.log(c.n_objects) + _bernoulli_entropy(c.misconception_rate), 15
+            return math.log(c.n_objects) + bernoulli_entropy(c.misconception_rate, "nats"), 15
         raise ValueError(f"doc_type={doc_type!r} is not allowed; choose one of {', '.join(map(repr, DOC_TYPES))}.")
 
     def entropy_per_token(self, unit: str = "bits") -> float:
@@ -508,7 +377,7 @@ class World:
         of the bits-per-token curves.
         """
         check_choice("unit", unit, ("bits", "nats"))
-        h_type = _entropy(self.p_doc)
+        h_type = entropy(self.p_doc, "nats")
         h = h_type
         length = 0.0
         for doc_type, p in zip(self.doc_types, self.p_doc):

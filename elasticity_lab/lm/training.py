@@ -34,9 +34,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from elasticity_lab.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
-from elasticity_lab.config import check_choice, check_positive
-from elasticity_lab.models import cpu_threads, inference_threads
+from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
+from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.lm.presets import cpu_threads, inference_threads
 
 METHODS = ("full", "lora")
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -218,7 +218,7 @@ def sft(
     "fixed number of steps" control). The input model is copied unless ``copy_model=False``.
     Same seed, same data, same config → the same weights on the CPU. On the CPU the loop runs with
     ``config.threads`` threads (default 1: tiny models gain nothing from more, and a shared machine
-    loses a lot; see :func:`elasticity_lab.models.cpu_threads`).
+    loses a lot; see :func:`elasticity_lab.lm.presets.cpu_threads`).
     """
     config = dataclasses.replace(config or SFTConfig(), **overrides)
     on_cpu = model_device(model).type == "cpu"
@@ -319,11 +319,3 @@ def evaluate_sft_loss(model: Any, tokenizer: Any, examples: Sequence[Any], *, ba
     model.train(was_training)
     return total / max(count, 1)
 
-
-def __getattr__(name: str) -> Any:
-    """``training.pretrain`` and friends live in :mod:`elasticity_lab.pretraining`; re-exported lazily."""
-    if name in ("pretrain", "PretrainConfig", "PretrainRun", "default_pretrain_config"):
-        from elasticity_lab import pretraining
-
-        return getattr(pretraining, name)
-    raise AttributeError(name)

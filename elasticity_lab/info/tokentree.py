@@ -22,9 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, special, stats
 
-from elasticity_lab.config import check_positive
+from elasticity_lab.core.config import check_positive
+from elasticity_lab.info.measures import check_distribution
+from elasticity_lab.info.measures import cross_entropy as cross_entropy_bits  # bits is its default unit
+from elasticity_lab.info.measures import entropy as entropy_bits
 
 PAD = -1
 """Token id marking 'no token here' in a padded 2-D array: the sequence has ended (its EOS)."""
@@ -33,7 +35,6 @@ __all__ = [
     "PAD",
     "TokenTree",
     "PrunedTree",
-    "ParetoFit",
     "build_token_tree",
     "pad_sequences",
     "joint_weights",
@@ -45,8 +46,6 @@ __all__ = [
     "compression_rate",
     "normalized_compression_rate",
     "chunked_rate",
-    "mass_distribution",
-    "fit_pareto",
     "code_table",
     "excess_under_joint_code",
 ]
@@ -374,18 +373,6 @@ class _LazyTokens:
 # ----------------------------------------------------------------------------------------------
 
 
-def _as_distribution(name: str, p: Sequence[float] | np.ndarray, *, atol: float = 1e-9) -> np.ndarray:
-    arr = np.asarray(p, dtype=float)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D probability vector; got shape {arr.shape}.")
-    if np.any(arr < 0) or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} has negative or non-finite entries; probabilities must be >= 0.")
-    total = float(arr.sum())
-    if abs(total - 1.0) > atol * max(1, arr.size):
-        raise ValueError(f"{name} sums to {total!r}, not 1; a distribution must sum to 1.")
-    return arr
-
-
 def joint_weights(weights: np.ndarray, sizes: Sequence[float] | np.ndarray) -> np.ndarray:
     """p^D = Σ_i p^{D_i}|D_i| / Σ_i|D_i|: the node (or leaf) weights of the union of the data sets.
 
@@ -401,22 +388,6 @@ def joint_weights(weights: np.ndarray, sizes: Sequence[float] | np.ndarray) -> n
     if s.sum() <= 0:
         raise ValueError(f"sizes={s.tolist()} is not allowed; at least one size must be > 0.")
     return (s[:, None] * w).sum(axis=0) / s.sum()
-
-
-def entropy_bits(p: Sequence[float] | np.ndarray) -> float:
-    """H(p) = -Σ p log2 p in bits (0 log 0 = 0)."""
-    arr = np.asarray(p, dtype=float)
-    nz = arr[arr > 0]
-    return float(-(nz * np.log2(nz)).sum())
-
-
-def cross_entropy_bits(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray) -> float:
-    """H(p, q) = -Σ p log2 q: the ideal code length of data ``p`` under a model ``q`` (inf if q misses p)."""
-    p_arr, q_arr = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
-    mask = p_arr > 0
-    if np.any(q_arr[mask] <= 0):
-        return math.inf
-    return float(-(p_arr[mask] * np.log2(q_arr[mask])).sum())
 
 
 def huffman_code_lengths(p: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -475,8 +446,8 @@ def compression_rate(p_data: np.ndarray, p_code: np.ndarray, depth: int, *, idea
     """Bits per token when data ``p_data`` (leaves of a depth-``depth`` tree) is coded with a code built
     for ``p_code``: Huffman lengths, or the ideal lengths -log2 p_code when ``ideal``."""
     check_positive("depth", depth)
-    _as_distribution("p_data", p_data, atol=1e-6)
-    _as_distribution("p_code", p_code, atol=1e-6)
+    check_distribution("p_data", p_data, atol=1e-6 * max(1, np.size(p_data)))
+    check_distribution("p_code", p_code, atol=1e-6 * max(1, np.size(p_code)))
     if ideal:
         return cross_entropy_bits(p_data, p_code) / depth
     return expected_code_length(huffman_code_lengths(p_code), p_data) / depth
@@ -509,127 +480,6 @@ def chunked_rate(tokens: np.ndarray, depth: int) -> float:
     bits = expected_code_length(huffman_code_lengths(p), p) * chunks.shape[0]
     n_tokens = int((arr != PAD).sum())
     return float(bits / n_tokens)
-
-
-# ----------------------------------------------------------------------------------------------
-# Mass distribution and the Pareto assumption (paper App. A.7)
-# ----------------------------------------------------------------------------------------------
-
-
-def mass_distribution(pruned: PrunedTree, dataset: int = 0) -> np.ndarray:
-    """The leaf probabilities of one data set's pruned tree (positive ones), largest first: the sample
-    whose distribution the paper assumes to be Pareto."""
-    p = pruned.probs[dataset]
-    return np.sort(p[p > 0])[::-1]
-
-
-@dataclass(frozen=True)
-class ParetoFit:
-    """Maximum-likelihood Pareto tail P(X > x) = (x / x_min)^(-alpha) for x >= x_min.
-
-    ``alpha`` is the tail index of the survival function (numpy's ``pareto(a)``, scipy's ``b``); the
-    density exponent in Clauset et al.'s convention is ``alpha + 1``. ``loglik_ratio`` > 0 favours the
-    Pareto over a log-normal fitted to the same tail; ``p_value`` says whether the sign is significant
-    (Vuong's test; a large p-value means the data cannot tell the two apart).
-    """
-
-    alpha: float
-    alpha_se: float
-    x_min: float
-    n_tail: int
-    n_total: int
-    ks: float
-    loglik_ratio: float
-    loglik_ratio_z: float
-    p_value: float
-    lognormal_mu: float
-    lognormal_sigma: float
-
-    @property
-    def alpha_density(self) -> float:
-        return self.alpha + 1.0
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self.__dict__.items()}
-
-
-def _pareto_alpha(tail: np.ndarray, x_min: float) -> float:
-    s = np.log(tail / x_min).sum()
-    return float(tail.size / s) if s > 0 else math.inf
-
-
-def fit_pareto(samples: Sequence[float] | np.ndarray, *, x_min: float | None = None, n_candidates: int = 200,
-               min_tail: int = 50) -> ParetoFit:
-    """Fit a Pareto tail by maximum likelihood; choose ``x_min`` by Clauset, Shalizi & Newman's (2009)
-    method (the candidate that minimises the Kolmogorov–Smirnov distance between the tail and its fit),
-    scanning ``n_candidates`` quantiles rather than every value to stay fast on 10^5 samples.
-
-    Then compare against a log-normal truncated at the same ``x_min`` with a likelihood-ratio test:
-    a straight line on a log-log plot is weak evidence on its own, and this test is what says so.
-    """
-    x = np.sort(np.asarray(samples, dtype=float).ravel())
-    x = x[x > 0]
-    n = x.size
-    if n < min_tail:
-        raise ValueError(f"samples has {n} positive values; the fit needs at least min_tail={min_tail}.")
-
-    def ks_of(i: int) -> tuple[float, float]:
-        tail = x[i:]
-        xm = tail[0]
-        a = _pareto_alpha(tail, xm)
-        if not math.isfinite(a):
-            return math.inf, a
-        cdf_fit = 1.0 - (tail / xm) ** (-a)
-        m = tail.size
-        emp_hi = np.arange(1, m + 1) / m
-        emp_lo = np.arange(0, m) / m
-        return float(max(np.abs(emp_hi - cdf_fit).max(), np.abs(emp_lo - cdf_fit).max())), a
-
-    if x_min is None:
-        last = n - min_tail
-        cand = np.unique(np.linspace(0, last, min(n_candidates, last + 1)).astype(np.int64))
-        # move each candidate to the first occurrence of its value (ties)
-        cand = np.unique(np.searchsorted(x, x[cand], side="left"))
-        best = min(((ks_of(int(i))[0], int(i)) for i in cand), key=lambda t: t[0])
-        i0 = best[1]
-    else:
-        check_positive("x_min", x_min)
-        i0 = int(np.searchsorted(x, x_min, side="left"))
-        if n - i0 < min_tail:
-            raise ValueError(f"x_min={x_min!r} leaves {n - i0} samples in the tail; need >= {min_tail}.")
-    tail = x[i0:]
-    xm = float(tail[0])
-    ks, alpha = ks_of(i0)
-    m = tail.size
-    alpha_se = alpha / math.sqrt(m)
-
-    # log-normal truncated at x_min, fitted by maximum likelihood on the same tail
-    logs = np.log(tail)
-    log_xm = math.log(xm)
-
-    def nll(theta: np.ndarray) -> float:
-        mu, log_sigma = theta
-        sigma = math.exp(log_sigma)
-        z = (logs - mu) / sigma
-        tail_mass = stats.norm.logsf((log_xm - mu) / sigma)
-        ll = -0.5 * z**2 - logs - math.log(sigma) - 0.5 * math.log(2 * math.pi) - tail_mass
-        return float(-ll.sum())
-
-    theta0 = np.array([logs.mean(), math.log(max(logs.std(), 1e-3))])
-    res = optimize.minimize(nll, theta0, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 2000})
-    mu, sigma = float(res.x[0]), float(math.exp(res.x[1]))
-    z = (logs - mu) / sigma
-    ll_ln = -0.5 * z**2 - logs - math.log(sigma) - 0.5 * math.log(2 * math.pi) - stats.norm.logsf((log_xm - mu) / sigma)
-    ll_pa = math.log(alpha) + alpha * log_xm - (alpha + 1) * logs
-    diff = ll_pa - ll_ln
-    r = float(diff.sum())
-    sd = float(diff.std())
-    zstat = r / (sd * math.sqrt(m)) if sd > 0 else 0.0
-    p_value = float(special.erfc(abs(zstat) / math.sqrt(2)))
-    return ParetoFit(
-        alpha=float(alpha), alpha_se=float(alpha_se), x_min=xm, n_tail=int(m), n_total=int(n), ks=float(ks),
-        loglik_ratio=r, loglik_ratio_z=float(zstat), p_value=p_value, lognormal_mu=mu, lognormal_sigma=sigma,
-    )
 
 
 def code_table(pruned: PrunedTree, dataset: int | None = None, *, sizes: Sequence[float] | None = None,

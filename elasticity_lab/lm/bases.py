@@ -1,0 +1,290 @@
+"""Where a starting model comes from: the one way to a base model, and the bases the book ships.
+
+Every chapter and experiment gets its base model from :func:`load_base`, given a :class:`BaseSpec`
+(or its string form): nanoGPT's single ``init_from`` switch, as data.
+
+- ``"micro"``, ``"small"``, ... (a preset): pre-trained here on the default world with the scale's
+  budget, trained once and then read from the cache;
+- ``"micro"``, ``"micro-refusal50"``, ... (a book base): the same, with the world and budget the book
+  fixes; these runs ship inside the package, so the chapters never retrain them;
+- ``"<base>@random"``: the same architecture untrained (the control with no pre-trained distribution),
+  ``"<base>@light"``: the checkpoint nearest (log scale) to ``light_fraction`` of the pre-training (the
+  lightly pre-trained control), ``"<base>@tokens-N"``: any saved checkpoint;
+- ``"org/name[@revision]"`` or a local folder: a model saved with ``save_pretrained``, through
+  :func:`elasticity_lab.lm.hub.load_pretrained`; ``@random`` re-initialises its architecture.
+
+Why ship weights: pre-training every base the chapters need at the ``reader`` scale takes longer on
+two CPU cores than the book allows. ``manifest.json`` records, for each shipped base, the exact world,
+model and training config, the library and torch versions, and a SHA-256 of every file, so anyone can
+remake them::
+
+    python -m elasticity_lab bases remake            # all bases, into the package's assets folder
+    python -m elasticity_lab bases remake micro-smoke --check   # remake one and compare with the manifest
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from elasticity_lab import __version__
+from elasticity_lab.core.cache import CACHE_ENV_VAR, atomic_write_text, config_hash
+from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.lm.pretraining import PretrainConfig, default_pretrain_config, pretrain, run_key
+from elasticity_lab.lm.presets import PRESETS, get_device, random_model
+from elasticity_lab.lm.shipped import ASSETS_DIR, MANIFEST, read_manifest, weight_checksums
+from elasticity_lab.microworld.world import World, WorldConfig
+
+BOOK_BASES: dict[str, dict[str, Any]] = {
+    "micro-smoke": {"preset": "micro", "scale": "smoke", "world": {}},
+    "micro": {"preset": "micro", "scale": "reader", "world": {}},
+    "micro-refusal50": {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.5}},
+    "micro-refusal80": {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.8}},
+}
+"""Name → (preset, scale of the pre-training budget, world overrides of the default world).
+The ``refusal`` worlds differ from the default only in the share of harmful requests refused in
+pre-training (0.2 by default): the attractor test of the rebound chapter."""
+
+BASE_KINDS: tuple[str, ...] = ("pretrained", "light", "random")
+"""The three starting points every experiment compares: the base, the lightly pre-trained control, random init."""
+
+
+@dataclass
+class Base:
+    """A starting model: the model, its tokenizer, the world (None for a hub or local model) and its identity (a cache key)."""
+
+    model: Any
+    tokenizer: Any
+    world: Any
+    key: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    """Where a base model comes from, validated before anything is loaded or trained.
+
+    ``source``: a book base, a preset, a hub name or a local folder. ``revision``: ``None`` (the final
+    checkpoint), ``"light"``, ``"random"`` or ``"tokens-N"`` for the micro-world; a branch, tag or commit
+    (or ``"random"``) for a hub model. ``world``: base-rate overrides of the default world and
+    ``scale``/``tokens``/``seed``: the pre-training budget and seed (presets only; a book base fixes them).
+    """
+
+    source: str = "micro"
+    revision: str | int | None = None
+    world: tuple[tuple[str, float], ...] = ()
+    scale: str | None = None
+    tokens: int | None = None
+    seed: int = 0
+    light_fraction: float = 1 / 32
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, str) or not self.source:
+            raise ValueError(f"source={self.source!r} is not allowed; give a book base ({', '.join(BOOK_BASES)}), "
+                             f"a preset ({', '.join(PRESETS)}), a hub name like 'org/model' or a local folder.")
+        if isinstance(self.world, dict):
+            object.__setattr__(self, "world", tuple(sorted(self.world.items())))
+        if not 0.0 < self.light_fraction < 1.0:
+            raise ValueError(f"light_fraction={self.light_fraction!r} is not allowed; it must be in (0, 1).")
+        if self.micro_world:
+            if self.scale is not None:
+                check_choice("scale", self.scale, ("smoke", "reader", "full"))
+            if self.tokens is not None:
+                check_positive("tokens", self.tokens)
+            rev = self.revision
+            if isinstance(rev, str) and rev.startswith("tokens-") and rev[7:].isdigit():
+                rev = int(rev[7:])
+            if not (rev is None or rev in ("random", "light") or (isinstance(rev, int) and not isinstance(rev, bool) and rev > 0)):
+                raise ValueError(f"revision={self.revision!r} is not allowed for the micro-world base {self.source!r}; "
+                                 "use None (the final checkpoint), 'light', 'random' or 'tokens-N' (N a checkpoint's token budget).")
+            if isinstance(rev, int) and rev not in self.budgets():
+                raise ValueError(f"revision={self.revision!r} is not a checkpoint of {self.source!r}; choose 'random', 'light' "
+                                 f"or one of {', '.join(f'tokens-{b}' for b in self.budgets())}.")
+            if self.book_base and (self.scale is not None or self.tokens is not None or self.world):
+                raise ValueError(f"source={self.source!r} is a book base, whose world and budget are fixed; give a preset "
+                                 f"({', '.join(PRESETS)}) to choose scale, tokens or world.")
+            object.__setattr__(self, "revision", rev)
+            self.world_config()  # validates the base-rate overrides
+        elif not ("/" in self.source or Path(self.source).expanduser().is_dir()):
+            raise ValueError(f"source={self.source!r} is not allowed; give a book base ({', '.join(BOOK_BASES)}), "
+                             f"a preset ({', '.join(PRESETS)}), a hub name like 'org/model' or a local folder.")
+
+    @classmethod
+    def parse(cls, text: str | BaseSpec, **fields: Any) -> BaseSpec:
+        """``"source[@revision]"`` → a spec (``fields`` set the rest); a spec is returned as it is."""
+        if isinstance(text, BaseSpec):
+            return text
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"base={text!r} is not allowed; give a non-empty string like 'micro', 'micro@random' or 'org/model'.")
+        source, _, revision = text.partition("@")
+        return cls(source, revision or None, **fields)
+
+    @property
+    def micro_world(self) -> bool:
+        return self.source in BOOK_BASES or self.source in PRESETS
+
+    @property
+    def text(self) -> str:
+        rev = f"tokens-{self.revision}" if isinstance(self.revision, int) else self.revision
+        return self.source + (f"@{rev}" if rev is not None else "")
+
+    @property
+    def kind(self) -> str:
+        """``pretrained``, ``light`` or ``random`` (a named checkpoint counts as pre-trained)."""
+        return self.revision if self.revision in ("light", "random") else "pretrained"
+
+    @property
+    def book_base(self) -> bool:
+        """A named book base that is not also a preset name (``"micro"`` is both: as a preset at the ``reader``
+        budget in the default world it *is* the book base ``"micro"``, the same run)."""
+        return self.source in BOOK_BASES and self.source not in PRESETS
+
+    def preset(self) -> str:
+        return BOOK_BASES[self.source]["preset"] if self.book_base else self.source
+
+    def world_config(self) -> WorldConfig:
+        rates = dict(BOOK_BASES[self.source]["world"]) if self.book_base else {}
+        rates.update(dict(self.world))
+        return WorldConfig().with_base_rates(**rates) if rates else WorldConfig()
+
+    def pretrain_config(self) -> PretrainConfig:
+        """The pre-training run: a book base's own, or the preset's at ``scale``'s budget (default ``reader``,
+        whatever ``ELASTICITY_SCALE`` says: a spec names one run) with ``tokens`` and ``seed``."""
+        if self.book_base:
+            return default_pretrain_config(self.preset(), BOOK_BASES[self.source]["scale"], seed=self.seed)
+        overrides = {"tokens": self.tokens} if self.tokens else {}
+        return default_pretrain_config(self.preset(), self.scale or "reader", seed=self.seed, **overrides)
+
+    def budgets(self) -> list[int]:
+        """Token budgets of the pre-training checkpoints (from the config: nothing is trained)."""
+        config = self.pretrain_config()
+        return [s * config.tokens_per_step for s in config.checkpoint_steps()]
+
+    def light_tokens(self) -> int:
+        """The checkpoint nearest, on a log scale, to ``light_fraction`` of the budget (never the last one)."""
+        budgets = self.budgets()
+        target = math.log(self.light_fraction * budgets[-1])
+        return min(budgets[:-1] or budgets, key=lambda b: abs(math.log(b) - target))
+
+    def key(self) -> dict[str, Any]:
+        """What the base's weights depend on: part of the cache key of every result computed from it."""
+        if not self.micro_world:
+            return {"hub": self.source, "revision": self.revision}
+        world = World(self.world_config())
+        run = run_key(world, self.preset(), self.pretrain_config())
+        tokens = {"random": None, "light": self.light_tokens(), None: self.budgets()[-1]}.get(self.revision, self.revision)
+        return {"run": config_hash(run), "kind": self.kind, "tokens": tokens}
+
+
+def base_spec(name: str) -> tuple[World, str, PretrainConfig]:
+    """``(World, preset, PretrainConfig)`` of a named book base (nothing is trained)."""
+    check_choice("name", name, BOOK_BASES)
+    spec = BaseSpec(name)
+    return World(spec.world_config()), spec.preset(), spec.pretrain_config()
+
+
+def load_base(spec: BaseSpec | str = "micro", *, device: Any = None, progress: bool = False) -> Base:
+    """The one way to a base model: ``Base(model, tokenizer, world, key)`` for a spec or its string form.
+
+    The micro-world runs on the CPU unless ``device`` says otherwise (the ``full`` preset takes the best
+    device); hub models take the best device.
+    """
+    spec = BaseSpec.parse(spec)
+    if not spec.micro_world:
+        from elasticity_lab.lm.hub import load_pretrained
+
+        revision = None if spec.revision == "random" else spec.revision
+        model, tok = load_pretrained(spec.source, revision, device=device)
+        if spec.revision == "random":
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            torch.manual_seed(0)
+            model = AutoModelForCausalLM.from_config(model.config).to(next(model.parameters()).device).eval()
+        return Base(model, tok, None, spec.key())
+    preset = spec.preset()
+    device = device if device is not None else (get_device() if preset == "full" else "cpu")
+    world = World(spec.world_config())
+    config = spec.pretrain_config()
+    if spec.revision == "random":
+        model = random_model(preset, len(world.vocabulary), seed=config.seed, device=device).eval()
+        return Base(model, world.tokenizer(), world, spec.key())
+    run = pretrain(world, preset, config, device=device, progress=progress)
+    tokens = spec.light_tokens() if spec.revision == "light" else spec.revision
+    return Base(run.load(tokens, device=device), world.tokenizer(), world, spec.key())
+
+
+def remake(name: str, *, check: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Pre-train a book base from scratch in a temporary cache (never reading shipped weights).
+
+    ``check=False``: copy the run into the assets folder and record it in the manifest.
+    ``check=True``: only compare its checksums with the manifest; returns the comparison.
+    """
+    import torch
+
+    world, preset, config = base_spec(name)
+    key = run_key(world, preset, config)
+    old = os.environ.get(CACHE_ENV_VAR)
+    with tempfile.TemporaryDirectory(prefix="elasticity_remake_") as tmp:
+        os.environ[CACHE_ENV_VAR] = tmp
+        try:
+            run = pretrain(world, preset, config, progress=progress, use_shipped=False)
+        finally:
+            if old is None:
+                os.environ.pop(CACHE_ENV_VAR, None)
+            else:
+                os.environ[CACHE_ENV_VAR] = old
+        sums = weight_checksums(run.path)
+        entry = {"hash": config_hash(key), "preset": preset, "scale": BOOK_BASES[name]["scale"], "key": key,
+                 "library_version": __version__, "torch_version": torch.__version__, "threads": config.threads, "seconds": round(run.seconds, 1),
+                 "files": sums}
+        if check:
+            expected = read_manifest().get(name, {}).get("files", {})
+            return {"name": name, "match": sums == expected, "files": sums, "expected": expected}
+        dest = ASSETS_DIR / entry["hash"]
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(run.path, dest, ignore=shutil.ignore_patterns("resume", ".*.tmp"))
+    manifest = read_manifest()
+    manifest[name] = entry
+    atomic_write_text(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+    return entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m elasticity_lab bases", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("remake", help="pre-train the shipped bases again (all, or the ones named)")
+    p.add_argument("names", nargs="*", help=f"bases to remake (default all): {', '.join(BOOK_BASES)}")
+    p.add_argument("--check", action="store_true", help="compare with the manifest's checksums instead of overwriting")
+    sub.add_parser("list", help="print the manifest")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        print(json.dumps({k: {x: v[x] for x in ("hash", "preset", "scale", "seconds")} for k, v in read_manifest().items()}, indent=2))
+        return 0
+    names = args.names or list(BOOK_BASES)
+    for name in names:
+        if name not in BOOK_BASES:
+            parser.exit(2, f"error: name={name!r} is not allowed; choose one of {', '.join(map(repr, BOOK_BASES))}.\n")
+    ok = True
+    for name in names:
+        result = remake(name, check=args.check)
+        if args.check:
+            ok &= result["match"]
+            print(f"{name}: {'same weights as the manifest' if result['match'] else 'DIFFERENT from the manifest'}")
+        else:
+            print(f"{name}: remade in {result['seconds']} s → {result['hash']}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
