@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from elasticity_lab.experiments.algorithms import ALGORITHMS, align, default_align_config
+from elasticity_lab.experiments.algorithms import (
+    ALGORITHMS,
+    align,
+    default_align_config,
+)
 from elasticity_lab.experiments.rebound import MicroTask
 
 

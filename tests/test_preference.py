@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from elasticity_lab.batching import encode_example, pad_id_of
-from elasticity_lab.microworld import preferences as prefs
 from elasticity_lab.lm import preference as pref
+from elasticity_lab.microworld import preferences as prefs
 from elasticity_lab.models import random_model
 from elasticity_lab.world import EOS, World, chat_prompt
 
@@ -79,7 +79,7 @@ def test_dpo_matches_trl(tiny, tmp_path) -> None:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    world, tok, policy, ref, pairs = tiny
+    _world, tok, policy, ref, pairs = tiny
     beta = 0.3
     ds = Dataset.from_list([{"prompt": chat_prompt(p.prompt), "chosen": f" {p.chosen} {EOS}",
                              "rejected": f" {p.rejected} {EOS}"} for p in pairs])
@@ -116,7 +116,7 @@ def test_simpo_matches_trl(tiny, tmp_path) -> None:
     from datasets import Dataset
     from trl.experimental.cpo import CPOConfig, CPOTrainer
 
-    world, tok, policy, _, pairs = tiny
+    _world, tok, policy, _, pairs = tiny
     beta, gamma = 2.0, 0.7
     ds = Dataset.from_list([{"prompt": chat_prompt(p.prompt), "chosen": f" {p.chosen}", "rejected": f" {p.rejected}"}
                             for p in pairs])
@@ -188,7 +188,7 @@ def test_invalid_config_names_the_parameter(kwargs, name) -> None:
 
 
 def test_reference_and_data_are_validated(tiny) -> None:
-    world, tok, policy, ref, pairs = tiny
+    _world, tok, policy, ref, pairs = tiny
     with pytest.raises(ValueError, match="ref_model.*SimPO is reference-free"):
         pref.preference_train(policy, tok, pairs, algorithm="simpo", ref_model=ref)
     with pytest.raises(ValueError, match="ref_model.*not allowed to be the model"):

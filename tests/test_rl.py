@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from elasticity_lab.batching import collate, encode_response, pad_id_of, encode_example
-from elasticity_lab.microworld import preferences as prefs
+from elasticity_lab.batching import collate, encode_example, encode_response, pad_id_of
 from elasticity_lab.lm import rl
 from elasticity_lab.lm.preference import sequence_logps
+from elasticity_lab.microworld import preferences as prefs
 from elasticity_lab.models import random_model
 from elasticity_lab.world import World, chat_prompt
 

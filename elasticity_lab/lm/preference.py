@@ -40,7 +40,13 @@ from tqdm.auto import tqdm
 from elasticity_lab.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
 from elasticity_lab.config import check_choice, check_positive
 from elasticity_lab.models import cpu_threads
-from elasticity_lab.training import SFTConfig, attach_lora, lr_factor, make_optimizer, model_device
+from elasticity_lab.training import (
+    SFTConfig,
+    attach_lora,
+    lr_factor,
+    make_optimizer,
+    model_device,
+)
 
 ALGORITHMS: tuple[str, ...] = ("dpo", "kto", "simpo")
 DEFAULT_BETA: dict[str, float] = {"dpo": 0.1, "kto": 0.1, "simpo": 2.0}
@@ -254,7 +260,7 @@ def frozen(model: Any) -> Any:
 
 def _train(model: Any, tokenizer: Any, items: list[Any], config: PreferenceConfig, ref_model: Any | None, *,
            progress: bool, copy_model: bool, on_step: Callable[[int, float], None] | None) -> PreferenceResult:
-    algo, beta = config.algorithm, config.strength
+    algo = config.algorithm
     if NEEDS_REFERENCE[algo]:
         ref_model = frozen(model) if ref_model is None else ref_model.eval()
     model = _prepare(model, config, copy_model)

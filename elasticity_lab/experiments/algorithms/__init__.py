@@ -4,6 +4,11 @@ So far the stage-1 step, :func:`align`; the study (curves, controls, verdicts) r
 :mod:`elasticity_lab.experiments.rebound`.
 """
 
-from elasticity_lab.experiments.algorithms.align import ALGORITHMS, AlignResult, align, default_align_config
+from elasticity_lab.experiments.algorithms.align import (
+    ALGORITHMS,
+    AlignResult,
+    align,
+    default_align_config,
+)
 
 __all__ = ["ALGORITHMS", "AlignResult", "align", "default_align_config"]
