@@ -132,7 +132,8 @@ def check_beats_control(fn: Callable[[float, float, float, int], bool], *,
         for behaviour, (base, control, pre) in rates.items():
             ok = bool(fn(base, control, pre, n_prompts))
             survive += ok
-            print(f"{behaviour:>18}: base {base:.3f}, control {control:.3f}, pre-training text {pre:.2f} (noise ±{noise(pre, n_prompts):.3f}): "
+            print(f"{behaviour:>18}: base {base:.3f}, control {control:.3f}, pre-training text {pre:.2f} "
+                  f"(noise ±{noise(pre, n_prompts):.3f}): "
                   + ("the base is closer to the pre-training rate than the control, beyond the noise" if ok
                      else "the control does as well, within the noise: no evidence here that pre-training set this rate"))
         print(f"{survive} of {len(rates)} behaviours show what pre-training taught beyond the control")
