@@ -35,3 +35,23 @@ def test_stub_is_not_attempted() -> None:
         raise NotImplementedError
 
     assert not ch05.check_token_kl(stub).attempted
+
+
+def test_beats_control() -> None:
+    assert ch05.check_beats_control(solutions.beats_control).passed
+    rates_not_distances = lambda b, c, p, n: b > c  # noqa: E731
+    assert not ch05.check_beats_control(rates_not_distances).passed
+    no_noise = lambda b, c, p, n: abs(c - p) > abs(b - p)  # noqa: E731
+    assert "sampling noise" in ch05.check_beats_control(no_noise)
+    fixed_n = lambda b, c, p, n: solutions.beats_control(b, c, p, 128)  # noqa: E731
+    assert "use n_prompts" in ch05.check_beats_control(fixed_n)
+
+
+def test_beats_control_applies_a_passing_function_to_the_chapter_rates(capsys) -> None:
+    rates = {"learnt": (0.29, 0.0, 0.30), "rare": (0.047, 0.008, 0.03)}
+    assert ch05.check_beats_control(solutions.beats_control, rates=rates, n_prompts=128).passed
+    out = capsys.readouterr().out
+    assert "1 of 2 behaviours" in out and "the control does as well" in out
+    # a wrong answer is not applied
+    ch05.check_beats_control(lambda b, c, p, n: True, rates=rates, n_prompts=128)
+    assert "Applied to" not in capsys.readouterr().out

@@ -184,3 +184,49 @@ def test_kl_shifts_model_data_undefined_where_the_kl_is_infinite() -> None:
     disjoint = th.random_leaf_distributions(6, seed=0, supports="disjoint")
     shift = th.kl_shifts(disjoint, 1e3, 0.1, direction="model||data")
     assert math.isfinite(shift["p"]) and math.isnan(shift["a"]) and math.isnan(shift["t"])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_absolute_slopes_shrink_like_one_over_k_and_one_over_k_squared(seed: int) -> None:
+    """The ratio is k, but the slopes themselves shrink: |dγ_a/dl| ∝ 1/k for a random P_t, ∝ 1/k² for
+    P_t = P_p (and |dγ_p/dl| one power of k faster still). Exponents fitted over k = 10^3 … 10^5."""
+    model = th.random_leaf_distributions(7, seed=seed)
+    ks = np.logspace(3, 5, 5)
+    slopes = th.absolute_slopes_vs_k(model, ks, 0.0)
+    want = {("random", "a"): -1.0, ("random", "p"): -2.0, ("like_pretraining", "a"): -2.0, ("like_pretraining", "p"): -3.0}
+    for (case, name), exponent in want.items():
+        fitted, _ = th.loglog_slope(ks, slopes[case][name])
+        assert abs(fitted - exponent) < 0.02, (case, name, fitted)
+    # the same numbers as rate_derivatives, and the ratio of the two slopes is still k at l = 0
+    der = th.rate_derivatives(th.toward_pretraining(model, 1.0), 1e4, 0.0)
+    assert math.isclose(slopes["like_pretraining"]["a"][2], abs(der["a"]), rel_tol=1e-12)
+    assert np.allclose(slopes["random"]["a"] / slopes["random"]["p"], ks, rtol=1e-6)
+
+
+def test_absolute_slopes_reject_bad_k() -> None:
+    model = th.random_leaf_distributions(4, seed=0)
+    for bad in ([], [1.0, -2.0], [[1.0]]):
+        with pytest.raises(ValueError, match="ks="):
+            th.absolute_slopes_vs_k(model, bad)
+
+
+def test_alignment_gap_closed_is_small_and_shrinks_with_k() -> None:
+    """The model trained on D_p ∪ D_a removes only a sliver of D_a's excess code length when k is large."""
+    model = th.random_leaf_distributions(8, seed=0)
+    shares = [th.alignment_gap_closed(model, k) for k in (10.0, 1e3, 1e5)]
+    assert all(0.0 < s < 1.0 for s in shares)
+    assert shares[0] > shares[1] > shares[2]
+    assert shares[2] < 1e-3
+    # k → 0 (almost no pre-training): the model is P_a and the whole gap is closed
+    assert math.isclose(th.alignment_gap_closed(model, 1e-9), 1.0, abs_tol=1e-6)
+
+
+def test_absolute_slopes_figure_has_a_line_per_case_and_slope() -> None:
+    from elasticity_lab.plots import theory as figs
+
+    model = th.random_leaf_distributions(5, seed=1)
+    ks = np.logspace(1, 3, 3)
+    fig = figs.absolute_slopes_figure(ks, th.absolute_slopes_vs_k(model, ks), fit={"random": (-1.0, 0.0)})
+    assert len(fig.data) == 4
+    assert "fitted log-log slope -1.000" in fig.data[0].name
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"

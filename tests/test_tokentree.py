@@ -130,3 +130,19 @@ def test_weights_equal_repeated_sequences() -> None:
     for level in range(1, 4):
         assert np.allclose(weighted.node_weights(level), repeated.node_weights(level))
     assert np.allclose(weighted.prune(3).probs, repeated.prune(3).probs)
+
+
+def test_pareto_verdict_says_each_of_its_three_answers() -> None:
+    """The wording follows the test: undecided at a large p, otherwise the sign of z picks the law."""
+    import dataclasses
+
+    rng = np.random.default_rng(1)
+    lognormal = pareto.fit_pareto(rng.lognormal(0.0, 0.5, size=20_000), x_min=1.0)
+    assert lognormal.p_value < 0.1 and "log-normal fits this tail better" in pareto.pareto_verdict(lognormal)
+    undecided = dataclasses.replace(lognormal, loglik_ratio_z=0.7, p_value=0.5)
+    assert pareto.pareto_verdict(undecided).startswith("the test cannot tell")
+    assert "p = 0.50" in pareto.pareto_verdict(undecided)
+    pareto_fit = dataclasses.replace(lognormal, loglik_ratio_z=3.0, p_value=0.003)
+    assert pareto.pareto_verdict(pareto_fit).startswith("a Pareto law fits this tail better")
+    with pytest.raises(ValueError, match="level"):
+        pareto.pareto_verdict(pareto_fit, level=1.5)

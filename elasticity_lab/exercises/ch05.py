@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -80,3 +80,61 @@ def check_token_kl(fn: Callable[[np.ndarray, np.ndarray, np.ndarray], float]) ->
         assert math.isclose(got, w, rel_tol=1e-6), f"expected {w:.6f} nats, got {got:.6f}"
 
     return run_check("Exercise 5.3 (KL to the base over response tokens)", fn, cases)
+
+
+def check_beats_control(fn: Callable[[float, float, float, int], bool], *,
+                        rates: Mapping[str, tuple[float, float, float]] | None = None,
+                        n_prompts: int | None = None) -> ExerciseResult:
+    """Exercise 5.4: is the base closer to the pre-training rate than the no-pre-training control,
+    beyond two standard errors ``2·sqrt(p(1−p)/n)`` of a rate measured on ``n`` prompts?
+
+    With ``rates`` (behaviour → (base rate, control rate, pre-training rate)) and ``n_prompts``, a
+    function that passes is then applied to every behaviour, so the student sees which of the
+    chapter's findings survive the control.
+    """
+
+    def noise(p: float, n: int) -> float:
+        return 2 * math.sqrt(p * (1 - p) / n)
+
+    def cases(f: Callable[[float, float, float, int], bool]) -> None:
+        # a clear case: the base sits on the pre-training rate, the control far from it
+        assert bool(f(0.29, 0.0, 0.30, 128)) is True, (
+            "base 0.29, control 0.00, pre-training 0.30 on 128 prompts: the base is 0.29 closer, far beyond "
+            f"the noise ({noise(0.30, 128):.3f}); expected True")
+        # the rates, not the distances: the base refuses more than the control but is further from the text
+        if bool(f(0.50, 0.0, 0.03, 128)):
+            raise AssertionError("base 0.50, control 0.00, pre-training 0.03: the base's rate is higher, but it is "
+                                 "further from the pre-training rate (0.47 against 0.03). Compare distances to the "
+                                 "pre-training rate, |rate − p|, not the rates themselves")
+        # the control is the closer one
+        assert bool(f(0.10, 0.28, 0.30, 128)) is False, (
+            "base 0.10, control 0.28, pre-training 0.30: the control is closer to the pre-training rate; expected False")
+        # closer, but within the noise
+        gap = abs(0.008 - 0.03) - abs(0.047 - 0.03)
+        if bool(f(0.047, 0.008, 0.03, 128)):
+            raise AssertionError(f"base 0.047, control 0.008, pre-training 0.03 on 128 prompts: the base is closer by "
+                                 f"only {gap:.3f}, less than two standard errors ({noise(0.03, 128):.3f}) of a rate "
+                                 "measured on 128 prompts; sampling noise alone could do that. Expected False")
+        # the noise shrinks with the number of prompts
+        few, many = bool(f(0.25, 0.10, 0.30, 16)), bool(f(0.25, 0.10, 0.30, 1000))
+        if few == many:
+            raise AssertionError("base 0.25, control 0.10, pre-training 0.30: the base is 0.15 closer. On 16 prompts "
+                                 f"that is within the noise ({noise(0.30, 16):.3f}), on 1000 prompts it is not "
+                                 f"({noise(0.30, 1000):.3f}): use n_prompts in 2·sqrt(p(1 − p)/n)")
+        assert not few and many, "expected False on 16 prompts and True on 1000 prompts (base 0.25, control 0.10, pre-training 0.30)"
+
+    result = run_check("Exercise 5.4 (does the base beat the control?)", fn, cases)
+    if result.passed and rates is not None:
+        if n_prompts is None:
+            raise ValueError("n_prompts is required with rates: the noise depends on how many prompts each rate used.")
+        print(f"\nApplied to this chapter's base and its random-initialisation control ({n_prompts} prompts per rate):")
+        survive = 0
+        for behaviour, (base, control, pre) in rates.items():
+            ok = bool(fn(base, control, pre, n_prompts))
+            survive += ok
+            print(f"{behaviour:>18}: base {base:.3f}, control {control:.3f}, pre-training text {pre:.2f} "
+                  f"(noise ±{noise(pre, n_prompts):.3f}): "
+                  + ("the base is closer to the pre-training rate than the control, beyond the noise" if ok
+                     else "the control does as well, within the noise: no evidence here that pre-training set this rate"))
+        print(f"{survive} of {len(rates)} behaviours show what pre-training taught beyond the control")
+    return result

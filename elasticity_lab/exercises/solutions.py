@@ -111,6 +111,13 @@ def token_kl(base_logits: np.ndarray, logits: np.ndarray, mask: np.ndarray) -> f
     return float(kl[np.asarray(mask, bool)].mean())
 
 
+def beats_control(base_rate: float, control_rate: float, pretraining_rate: float, n_prompts: int) -> bool:
+    """Exercise 5.4: the base is closer to the pre-training rate than the control, by more than two
+    standard errors of a rate measured on ``n_prompts`` prompts."""
+    noise = 2 * math.sqrt(pretraining_rate * (1 - pretraining_rate) / n_prompts)
+    return abs(control_rate - pretraining_rate) - abs(base_rate - pretraining_rate) > noise
+
+
 # Chapter 6
 
 

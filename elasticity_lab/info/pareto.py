@@ -18,7 +18,7 @@ from scipy import optimize, special, stats
 
 from elasticity_lab.core.config import check_positive
 
-__all__ = ["ParetoFit", "mass_distribution", "fit_pareto"]
+__all__ = ["ParetoFit", "mass_distribution", "fit_pareto", "pareto_verdict"]
 
 
 def mass_distribution(pruned: Any, dataset: int = 0) -> np.ndarray:
@@ -137,3 +137,19 @@ def fit_pareto(samples: Sequence[float] | np.ndarray, *, x_min: float | None = N
     )
 
 
+def pareto_verdict(fit: ParetoFit, *, level: float = 0.1) -> str:
+    """One sentence saying what the likelihood-ratio test of ``fit`` can tell, chosen from its p-value.
+
+    ``p ≥ level``: the test cannot tell a Pareto law from a log-normal on this tail (the assumption is
+    not rejected, but neither is the alternative). ``p < level``: the sign of ``z`` says which law fits
+    the tail better. The numbers in the sentence are the fit's own.
+    """
+    if not (0.0 < level < 1.0):
+        raise ValueError(f"level={level!r} is not allowed; it must be in (0, 1).")
+    stats_text = f"z = {fit.loglik_ratio_z:.1f}, p = {fit.p_value:.2f}"
+    if fit.p_value >= level:
+        return (f"the test cannot tell a Pareto law from a log-normal on this tail ({stats_text}): "
+                f"the Pareto assumption is not rejected here, but the log-normal is not either")
+    if fit.loglik_ratio_z > 0:
+        return f"a Pareto law fits this tail better than a log-normal ({stats_text})"
+    return f"a log-normal fits this tail better than a Pareto law ({stats_text}): evidence against the Pareto assumption"

@@ -39,7 +39,8 @@ NAMES: tuple[str, str, str] = ("p", "a", "t")
 
 SUPPORTS: tuple[str, ...] = ("overlap", "disjoint")
 PERTURBATIONS: tuple[str, ...] = ("random", "like_pretraining")
-"""What ``P_t`` looks like: drawn independently of the others, or equal to ``P_p`` (the paper's story)."""
+"""What ``P_t`` looks like: drawn independently of the others, or equal to ``P_p`` (a perturbation drawn
+like the pre-training data)."""
 KL_DIRECTIONS: tuple[str, ...] = ("data||model", "model||data")
 
 __all__ = [
@@ -59,6 +60,8 @@ __all__ = [
     "kl_derivatives",
     "spring_state",
     "slope_ratio_vs_k",
+    "absolute_slopes_vs_k",
+    "alignment_gap_closed",
     "loglog_slope",
     "theorem_summary",
 ]
@@ -145,8 +148,8 @@ def random_leaf_distributions(
     that shares no response with the alignment data); ``P_p`` always covers every leaf, as a
     pre-training corpus does.
 
-    ``perturbation="like_pretraining"`` sets ``P_t = P_p`` (the paper's setting: the perturbation
-    looks like pre-training data); ``P_p`` and ``P_a`` are the same as with ``"random"`` for the same
+    ``perturbation="like_pretraining"`` sets ``P_t = P_p`` (a perturbation drawn like the
+    pre-training data); ``P_p`` and ``P_a`` are the same as with ``"random"`` for the same
     seed, so the two cases differ only in ``P_t``. See :func:`toward_pretraining` for the cases between.
     """
     _check_depth("depth", depth)
@@ -291,6 +294,48 @@ def slope_ratio_vs_k(model: LeafModel, ks: Sequence[float] | np.ndarray, l: floa
                      model_depth: int | None = None) -> np.ndarray:
     """The slope ratio at each ``k`` (same ``l``), for the log-log plot of ratio against ``k``."""
     return np.array([slope_ratio(model, float(k), l, model_depth) for k in ks])
+
+
+def absolute_slopes_vs_k(model: LeafModel, ks: Sequence[float] | np.ndarray, l: float = 0.0,
+                         model_depth: int | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """|dγ_a/dl| and |dγ_p/dl| at each ``k`` (same ``l``), for two perturbations of the same ``P_p``, ``P_a``.
+
+    ``out["random"]`` uses ``model``'s ``P_t`` as drawn, ``out["like_pretraining"]`` sets ``P_t = P_p``
+    (:func:`toward_pretraining` with weight 1); each holds ``"a"`` and ``"p"``, arrays over ``ks``.
+
+    The ratio of the two slopes is ``k`` (at ``l = 0``), but the slopes themselves shrink as ``k`` grows,
+    because the trained model is ``q_0 = P_p + (P_a − P_p)/(k + 1)``: the alignment data move it by only
+    ``1/(k + 1)``. With ``W = k + 1``, ``dγ_a/dl ∝ (1/W)·(Σ P_a P_t/q_0 − 1)``. For a random ``P_t`` the
+    bracket tends to ``Σ P_a P_t/P_p − 1 ≠ 0``, so ``|dγ_a/dl| ∝ 1/k``; for ``P_t = P_p`` it is
+    ``Σ P_a P_p/q_0 − 1 = O(1/k)``, so ``|dγ_a/dl| ∝ 1/k²``, and ``|dγ_p/dl|`` is ``k`` times smaller still.
+    """
+    _check_kl(1.0, l)
+    ks_arr = np.asarray(ks, dtype=float)
+    if ks_arr.ndim != 1 or ks_arr.size == 0 or not np.all(np.isfinite(ks_arr)) or np.any(ks_arr <= 0):
+        raise ValueError(f"ks={ks!r} is not allowed; it must be a non-empty 1-D sequence of finite k > 0.")
+    cases = {"random": model, "like_pretraining": toward_pretraining(model, 1.0)}
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for case, m in cases.items():
+        der = [rate_derivatives(m, float(k), l, model_depth) for k in ks_arr]
+        out[case] = {n: np.array([abs(d[n]) for d in der]) for n in ("a", "p")}
+    return out
+
+
+def alignment_gap_closed(model: LeafModel, k: float, model_depth: int | None = None) -> float:
+    """How aligned the model trained on ``D_p ∪ D_a`` is: the share of the alignment data's excess code
+    length under the pre-training code that training on ``D_a`` removed,
+    ``1 − KL(P_a‖q_0) / KL(P_a‖P_p)`` with ``q_0 = (k P_p + P_a)/(k + 1)``.
+
+    0: the model codes ``D_a`` no better than the pre-training distribution does; 1: as well as ``P_a``
+    itself. Infinite ``KL(P_a‖P_p)`` (``P_p`` misses part of ``P_a``) gives nan.
+    """
+    check_positive("k", k)
+    parts, d = _parts(model, model_depth)
+    q0 = mixture(model, k, 0.0, d)
+    before = kl_bits(parts["a"], parts["p"])
+    if not math.isfinite(before) or before == 0.0:
+        return math.nan
+    return 1.0 - kl_bits(parts["a"], q0) / before
 
 
 def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> tuple[float, float]:

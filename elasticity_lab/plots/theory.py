@@ -141,6 +141,32 @@ def ratio_vs_k(ks: np.ndarray, ratios: dict[str, np.ndarray], *, fit: dict[str, 
     return styled(fig, title=title, height=480)
 
 
+def absolute_slopes_figure(ks: np.ndarray, slopes: dict[str, dict[str, np.ndarray]], *,
+                           fit: dict[str, tuple[float, float]] | None = None, title: str | None = None) -> go.Figure:
+    """|dγ_a/dl| (solid) and |dγ_p/dl| (dashed) against k on log-log axes, one colour per perturbation.
+
+    ``slopes`` is :func:`elasticity_lab.info.theory.absolute_slopes_vs_k`'s output (or any dict case →
+    {"a": ..., "p": ...}); ``fit`` maps a case to the log-log slope and intercept of its |dγ_a/dl|,
+    shown in the legend.
+    """
+    fig = go.Figure()
+    ks = np.asarray(ks, dtype=float)
+    palette = ["#d62728", "#9467bd", "#2ca02c", "#ff7f0e"]
+    names = {"random": "random P_t", "like_pretraining": "P_t = P_p"}
+    for i, (case, s) in enumerate(slopes.items()):
+        label = names.get(case, case)
+        a_label = f"|dγ_a/dl|, {label}"
+        if fit and case in fit:
+            a_label += f" (fitted log-log slope {fit[case][0]:.3f})"
+        color = palette[i % len(palette)]
+        fig.add_scatter(x=ks, y=s["a"], mode="markers+lines", name=a_label, line=dict(color=color))
+        fig.add_scatter(x=ks, y=s["p"], mode="lines", name=f"|dγ_p/dl|, {label}", line=dict(color=color, dash="dash"))
+    fig.update_layout(xaxis=dict(title="k = |D_p| / |D_a|", type="log", exponentformat="power"),
+                      yaxis=dict(title="|slope| (bits per token per unit l)", type="log", exponentformat="power"),
+                      legend=dict(orientation="h", y=-0.2))
+    return styled(fig, title=title, height=500)
+
+
 def ratio_bends(ls: np.ndarray, curves: dict[str, np.ndarray], *, title: str | None = None) -> go.Figure:
     """Slope ratio ÷ k against l for several settings (depth, supports): where the theorem bends."""
     fig = go.Figure()
