@@ -9,7 +9,9 @@ Every chapter and experiment gets its base model from :func:`load_base`, given a
   fixes; these runs ship inside the package, so the chapters never retrain them;
 - ``"<base>@random"``: the same architecture untrained (the control with no pre-trained distribution),
   ``"<base>@light"``: the checkpoint nearest (log scale) to ``light_fraction`` of the pre-training (the
-  lightly pre-trained control), ``"<base>@tokens-N"``: any saved checkpoint;
+  lightly pre-trained control), ``"<base>@tokens-N"``: any saved checkpoint, ``"<base>@finetuned-N"``: the
+  random init fine-tuned on the world's exchanges for the steps pre-training took to reach ``tokens-N``
+  (the fine-tuning-only control of the volume axis, :mod:`elasticity_lab.lm.controls`);
 - ``"org/name[@revision]"`` or a local folder: a model saved with ``save_pretrained``, through
   :func:`elasticity_lab.lm.hub.load_pretrained`; ``@random`` re-initialises its architecture.
 
@@ -40,7 +42,8 @@ from elasticity_lab import __version__
 from elasticity_lab.core.cache import CACHE_ENV_VAR, atomic_write_text, config_hash
 from elasticity_lab.core.config import check_choice, check_positive
 from elasticity_lab.lm.pretraining import PretrainConfig, default_pretrain_config, pretrain, run_key
-from elasticity_lab.lm.presets import PRESETS, get_device, random_model
+from elasticity_lab.lm.controls import finetuned_only
+from elasticity_lab.lm.presets import PRESETS, choose_device, device_tag, random_model
 from elasticity_lab.lm.shipped import ASSETS_DIR, MANIFEST, read_manifest, weight_checksums
 from elasticity_lab.microworld.world import World, WorldConfig
 
@@ -102,9 +105,14 @@ class BaseSpec:
             rev = self.revision
             if isinstance(rev, str) and rev.startswith("tokens-") and rev[7:].isdigit():
                 rev = int(rev[7:])
-            if not (rev is None or rev in ("random", "light") or (isinstance(rev, int) and not isinstance(rev, bool) and rev > 0)):
+            finetuned = isinstance(rev, str) and rev.startswith("finetuned-") and rev[10:].isdigit()
+            if not (rev is None or rev in ("random", "light") or finetuned or (isinstance(rev, int) and not isinstance(rev, bool) and rev > 0)):
                 raise ValueError(f"revision={self.revision!r} is not allowed for the micro-world base {self.source!r}; "
-                                 "use None (the final checkpoint), 'light', 'random' or 'tokens-N' (N a checkpoint's token budget).")
+                                 "use None (the final checkpoint), 'light', 'random', 'tokens-N' (N a checkpoint's token budget) "
+                                 "or 'finetuned-N' (the fine-tuning-only control matched to tokens-N).")
+            if finetuned and int(rev[10:]) not in self.budgets():
+                raise ValueError(f"revision={self.revision!r} is not matched to a checkpoint of {self.source!r}; choose one of "
+                                 f"{', '.join(f'finetuned-{b}' for b in self.budgets())}.")
             if isinstance(rev, int) and rev not in self.budgets():
                 raise ValueError(f"revision={self.revision!r} is not a checkpoint of {self.source!r}; choose 'random', 'light' "
                                  f"or one of {', '.join(f'tokens-{b}' for b in self.budgets())}.")
@@ -138,8 +146,16 @@ class BaseSpec:
 
     @property
     def kind(self) -> str:
-        """``pretrained``, ``light`` or ``random`` (a named checkpoint counts as pre-trained)."""
+        """``pretrained``, ``light``, ``random`` or ``finetuned`` (a named checkpoint counts as pre-trained)."""
+        if self.finetuned_tokens is not None:
+            return "finetuned"
         return self.revision if self.revision in ("light", "random") else "pretrained"
+
+    @property
+    def finetuned_tokens(self) -> int | None:
+        """N of a ``finetuned-N`` revision (the checkpoint the control is matched to), else None."""
+        rev = self.revision
+        return int(rev[10:]) if isinstance(rev, str) and rev.startswith("finetuned-") else None
 
     @property
     def book_base(self) -> bool:
@@ -181,6 +197,8 @@ class BaseSpec:
         world = World(self.world_config())
         run = run_key(world, self.preset(), self.pretrain_config())
         tokens = {"random": None, "light": self.light_tokens(), None: self.budgets()[-1]}.get(self.revision, self.revision)
+        if self.finetuned_tokens is not None:
+            tokens = self.finetuned_tokens
         return {"run": config_hash(run), "kind": self.kind, "tokens": tokens}
 
 
@@ -194,8 +212,9 @@ def base_spec(name: str) -> tuple[World, str, PretrainConfig]:
 def load_base(spec: BaseSpec | str = "micro", *, device: Any = None, progress: bool = False) -> Base:
     """The one way to a base model: ``Base(model, tokenizer, world, key)`` for a spec or its string form.
 
-    The micro-world runs on the CPU unless ``device`` says otherwise (the ``full`` preset takes the best
-    device); hub models take the best device.
+    Every model takes the one device choice, :func:`elasticity_lab.lm.presets.choose_device` (``device``, else
+    ``$ELASTICITY_DEVICE``, else CUDA when present, else the CPU); off the CPU the ``key`` records the device, so
+    results computed there are cached apart from the CPU's.
     """
     spec = BaseSpec.parse(spec)
     if not spec.micro_world:
@@ -211,15 +230,18 @@ def load_base(spec: BaseSpec | str = "micro", *, device: Any = None, progress: b
             model = AutoModelForCausalLM.from_config(model.config).to(next(model.parameters()).device).eval()
         return Base(model, tok, None, spec.key())
     preset = spec.preset()
-    device = device if device is not None else (get_device() if preset == "full" else "cpu")
+    device = choose_device(device)
+    key = {**spec.key(), **device_tag(device)}
     world = World(spec.world_config())
     config = spec.pretrain_config()
     if spec.revision == "random":
         model = random_model(preset, len(world.vocabulary), seed=config.seed, device=device).eval()
-        return Base(model, world.tokenizer(), world, spec.key())
+        return Base(model, world.tokenizer(), world, key)
+    if spec.finetuned_tokens is not None:
+        return Base(finetuned_only(world, preset, config, spec.finetuned_tokens, device=device), world.tokenizer(), world, key)
     run = pretrain(world, preset, config, device=device, progress=progress)
     tokens = spec.light_tokens() if spec.revision == "light" else spec.revision
-    return Base(run.load(tokens, device=device), world.tokenizer(), world, spec.key())
+    return Base(run.load(tokens, device=device), world.tokenizer(), world, key)
 
 
 def remake(name: str, *, check: bool = False, progress: bool = True) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from elasticity_lab.lm.presets import inference_threads
+from elasticity_lab.lm.presets import autocast_for, inference_threads
 
 from elasticity_lab.lm.batching import encode_prompt, left_pad, pad_id_of
 from elasticity_lab.core.config import check_positive
@@ -59,7 +59,8 @@ def generate(
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        seqs = model.generate(**batch, **kwargs)
+        with autocast_for(device):
+            seqs = model.generate(**batch, **kwargs)
         new = seqs[:, batch["input_ids"].shape[1]:]
         for row in new.tolist():
             if tokenizer.eos_token_id in row:

@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from elasticity_lab.core.cache import entry_dir, load_table, load_tensors, load_torch_state, save_table, save_tensors, save_torch_state, atomic_write_text
 from elasticity_lab.core.config import by_scale, check_choice, check_positive
-from elasticity_lab.lm.presets import inference_threads, MAX_POSITIONS, PRESETS, cpu_threads, model_config, preset_dict, random_model
+from elasticity_lab.lm.presets import (MAX_POSITIONS, PRESETS, autocast_for, cpu_threads, device_tag, inference_threads, model_config,
+                                       preset_dict, random_model)
 from elasticity_lab.lm.shipped import shipped_dir
 from elasticity_lab.lm.training import SCHEDULES, lr_factor, make_optimizer, next_token_loss
 from elasticity_lab.microworld.world import World, WorldConfig
@@ -114,7 +115,7 @@ def log_budgets(tokens: int, n: int, step_tokens: int = 1) -> list[int]:
 
 
 READER_TOKENS: dict[str, int] = {
-    "nano": 6_291_456, "micro": 6_291_456, "small": 2_097_152, "medium": 1_048_576, "large": 524_288, "full": 1_048_576,
+    "nano": 6_291_456, "micro": 6_291_456, "small": 2_097_152, "medium": 1_048_576, "large": 524_288, "full": 1_048_576, "xl": 262_144,
 }
 """Reader-scale budgets: ``micro`` (the book's default) gets what a prototype found enough to learn the
 base rates, in ≤ 3 minutes on 2 cores; larger presets get what fits in about as long (measured 1-thread
@@ -132,7 +133,7 @@ def default_pretrain_config(preset: str = "micro", scale: str = "reader", *, see
         full={"full": 200_000_000}.get(preset, 33_554_432),
     )
     base = dict(tokens=tokens, seed=seed)
-    if preset == "full" and scale == "full":
+    if preset in ("full", "xl") and scale == "full":
         base.update(batch_size=128, seq_len=128, lr=1e-3)
     elif preset in ("medium", "large"):
         base.update(lr=2e-3)
@@ -182,7 +183,8 @@ def stream_loss(model: Any, blocks: torch.Tensor, batch_size: int = 64) -> float
     total, count = 0.0, 0
     for i in range(0, len(blocks), batch_size):
         x = blocks[i:i + batch_size].to(device)
-        loss = next_token_loss(model(input_ids=x).logits, x)
+        with autocast_for(device):
+            loss = next_token_loss(model(input_ids=x).logits, x)
         n = x.shape[0] * (x.shape[1] - 1)
         total += float(loss) * n
         count += n
@@ -258,8 +260,10 @@ def pretrain(
     check_choice("preset", preset, PRESETS)
     config = config or default_pretrain_config(preset)
     device = torch.device(device)
-    key = run_key(world, preset, config)
-    if use_shipped:
+    # on the CPU the key is the run's alone (shipped bases and old caches stay valid); a GPU run (bf16
+    # autocast, TF32) gets its own entry, since its weights differ from the CPU's in the last bits
+    key = {**run_key(world, preset, config), **device_tag(device)}
+    if use_shipped and not device_tag(device):
         shipped = shipped_dir(key)
         if shipped is not None:
             info = json.loads((shipped / "done.json").read_text())
@@ -310,7 +314,8 @@ def pretrain(
         factor = lr_factor(step, total, config.schedule, warmup, config.min_lr_ratio)
         for group in opt.param_groups:
             group["lr"] = config.lr * factor
-        loss = next_token_loss(model(input_ids=x).logits, x)
+        with autocast_for(device):
+            loss = next_token_loss(model(input_ids=x).logits, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:

@@ -1,0 +1,126 @@
+"""The scale study's computed verdicts: does elasticity grow with model size, with pre-training volume?
+
+The rule, stated so a reader can disagree with it. For each axis and each measure: the trend of the measure
+along the axis is Spearman's rank correlation within each pre-training seed, with a t-interval over the
+seeds (:func:`elasticity_lab.experiments.stats.trend_interval`). The finding **shows** where that interval
+lies wholly on the side that growing elasticity predicts (:data:`ELASTIC_DIRECTION`: every measure falls);
+it **survives its controls** only if the same trend does *not* show on the axis's control bases (random
+init of each size; the fine-tuning-only base matched to each checkpoint), measured the same way
+(:func:`elasticity_lab.experiments.stats.survives`). The headline verdicts are those of ``n_half``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from elasticity_lab.experiments.scale.config import AXES, ELASTIC_DIRECTION, HEADLINE_MEASURE, SIZE_CONTROLS, VOLUME_CONTROLS
+from elasticity_lab.experiments.stats import NOT_RUN, SHOWS, Interval, decide, survives, trend_interval
+
+CONTROLS: dict[str, tuple[str, ...]] = {"size": SIZE_CONTROLS, "volume": VOLUME_CONTROLS}
+X_COLUMN: dict[str, str] = {"size": "params", "volume": "tokens"}
+CLAIM: dict[str, str] = {"size": "elasticity grows with model size", "volume": "elasticity grows with pre-training volume"}
+MEASURE_WORDS: dict[str, str] = {
+    "n_half": "rebound is faster (fewer negative examples to get halfway back)",
+    "settle_gap": "the curve settles nearer the base's own level",
+    "kl_stage1": "alignment moves the model less far from its base (KL after stage 1)",
+}
+CONTROL_WORDS: dict[str, str] = {"random": "random init of the same size", "finetuned": "fine-tuning-only base matched to each checkpoint"}
+
+
+def _trend(measures: pd.DataFrame, axis: str, kind: str, measure: str) -> Interval:
+    sub = measures[(measures["axis"] == axis) & (measures["base_kind"] == kind) & (measures["measure"] == measure)]
+    return trend_interval(sub[X_COLUMN[axis]], sub["value"], sub["seed"])
+
+
+def verdicts(measures: pd.DataFrame) -> pd.DataFrame:
+    """One row per axis × measure: the trend's interval, what it shows, each control's, and the verdict.
+
+    ``measures`` is the tidy table of :func:`elasticity_lab.experiments.scale.analysis.curve_measures`
+    (columns ``axis, base_kind, params, tokens, seed, measure, value``); any table of that shape works,
+    which is how the rule is tested on synthetic data.
+    """
+    rows: list[dict[str, Any]] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant inputs inside a seed give rho 0, by design
+        for axis in AXES:
+            for measure, direction in ELASTIC_DIRECTION.items():
+                iv = _trend(measures, axis, "pretrained", measure)
+                finding = decide(iv, direction=direction)
+                ctl = {kind: _trend(measures, axis, kind, measure) for kind in CONTROLS[axis]}
+                ctl_find = {kind: decide(c, direction=direction) for kind, c in ctl.items()}
+                rows.append({
+                    "axis": axis, "measure": measure, "claim": CLAIM[axis], "headline": measure == HEADLINE_MEASURE,
+                    "direction": direction, "trend": iv.estimate, "low": iv.low, "high": iv.high, "trend_text": iv.text(),
+                    "seeds": _seeds(measures, axis, "pretrained", measure), "finding": finding,
+                    "controls": ", ".join(CONTROL_WORDS[k] for k in ctl),
+                    "control_trend_text": "; ".join(c.text() for c in ctl.values()),
+                    "control_finding": "; ".join(ctl_find.values()),
+                    "verdict": survives(finding, list(ctl_find.values())),
+                })
+    return pd.DataFrame(rows)
+
+
+def _seeds(measures: pd.DataFrame, axis: str, kind: str, measure: str) -> int:
+    sub = measures[(measures["axis"] == axis) & (measures["base_kind"] == kind) & (measures["measure"] == measure)]
+    return int(sub.loc[np.isfinite(sub["value"].astype(float)), "seed"].nunique())
+
+
+def headline(rows: pd.DataFrame) -> dict[str, str]:
+    """``{claim: verdict}`` of the headline measure, one per axis."""
+    h = rows[rows["headline"]]
+    return dict(zip(h["claim"], h["verdict"]))
+
+
+def verdict_text(rows: pd.DataFrame) -> str:
+    """The verdicts as Markdown sentences generated from the rows (the chapter's prose can never disagree with them)."""
+    out = []
+    for _, r in rows[rows["headline"]].iterrows():
+        out.append(f"**{r['claim'].capitalize()}:** {_answer(r['verdict'])}. The trend of n-to-halfway along {r['axis']} is "
+                   f"{r['trend_text']} (Spearman per pre-training seed, t-interval over {r['seeds']} seeds; negative = faster "
+                   f"rebound), so {_finding_words(r['finding'])}; on the {r['controls']} it is {r['control_trend_text']} "
+                   f"({r['control_finding']}).")
+    others = rows[~rows["headline"]]
+    lines = [f"- {r['axis']}, {MEASURE_WORDS[r['measure']]}: trend {r['trend_text']}, {r['finding']}; control "
+             f"{r['control_trend_text']} ({r['control_finding']}) → **{r['verdict']}**" for _, r in others.iterrows()]
+    return "\n\n".join(out) + "\n\nThe other measures:\n\n" + "\n".join(lines)
+
+
+def _finding_words(finding: str) -> str:
+    return {SHOWS: "the predicted fall shows", "does not show": "the predicted fall does not show",
+            "undecided": "the interval cannot tell whether it falls", NOT_RUN: "it was not run"}.get(finding, finding)
+
+
+def _answer(verdict: str) -> str:
+    return {"survives": "yes, and it survives its control",
+            "does not survive": "the trend shows, but its control shows it too, so it is not credited to elasticity",
+            SHOWS: "shows", NOT_RUN: "not run", "undecided": "undecided (the data cannot tell)",
+            "does not show": "no (the trend is absent or goes the other way)"}.get(verdict, verdict)
+
+
+def summarize(result: Any) -> dict[str, Any]:
+    """The headline verdicts and every verdict row, JSON-able."""
+    rows = result.verdicts
+    return {"headline": headline(rows), "verdicts": rows.to_dict("records"), "metric": result.config.metric}
+
+
+def synthetic_measures(main_trend: float, control_trend: float, *, seeds: Sequence[int] = (0, 1, 2), noise: float = 0.05,
+                       seed: int = 0) -> pd.DataFrame:
+    """A tidy table of the right shape with known trends (slope per step along each axis, for every measure):
+    the unit tests' and the chapter's exercise's input. ``control_trend`` is the controls' slope."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    sizes, budgets = (1e4, 1e5, 1e6), (1e3, 1e4, 1e5)
+    for axis in AXES:
+        for kind, slope in [("pretrained", main_trend)] + [(k, control_trend) for k in CONTROLS[axis]]:
+            for s in seeds:
+                for i in range(3):
+                    for measure in ELASTIC_DIRECTION:
+                        rows.append({"axis": axis, "base_kind": kind, "preset": f"p{i}", "params": sizes[i] if axis == "size" else sizes[1],
+                                     "tokens": budgets[-1] if axis == "size" else budgets[i], "seed": s, "measure": measure,
+                                     "value": 10 + slope * i + noise * rng.standard_normal()})
+    return pd.DataFrame(rows)
