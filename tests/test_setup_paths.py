@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -100,3 +101,39 @@ def test_vendoring_runs_before_sphinx_drops_missing_static_paths() -> None:
     connected = []
     ext.setup(SimpleNamespace(connect=lambda event, fn, priority=500: connected.append((event, priority))))
     assert connected == [("config-inited", 100)]
+
+
+def _install_cell_script():
+    spec = importlib.util.spec_from_file_location("install_cell", ROOT / "scripts" / "install_cell.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_chapter_has_the_current_install_cell() -> None:
+    """Same cell everywhere, pinned to pyproject.toml's version (`python scripts/install_cell.py` rewrites them)."""
+    script = _install_cell_script()
+    stale = [nb.name for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) if not script.sync(nb, check=True)]
+    assert not stale, f"install cells out of date in {stale}: run `python scripts/install_cell.py`"
+    source = script.cell_source()
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f'"elasticity-lab[text,full]=={version}"' in source and f"@v{version}\"" in source
+    assert "@main" not in source and "@master" not in source, "never a moving branch"
+
+
+def test_install_cell_extras_exist_and_version_agrees() -> None:
+    script = _install_cell_script()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(script.EXTRAS) <= set(project["optional-dependencies"])
+    import elasticity_lab
+
+    assert elasticity_lab.__version__ == project["version"], "elasticity_lab.__version__ differs from pyproject.toml"
+
+
+def test_install_cell_does_nothing_where_the_library_is_importable() -> None:
+    import subprocess
+
+    source = _install_cell_script().cell_source()
+    code = "import subprocess\nsubprocess.run = None  # any pip call would fail\n" + source + "\nprint('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
