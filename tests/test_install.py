@@ -1,7 +1,7 @@
 """The chapters' install cell reproduces: in a fresh venv it installs what every chapter needs.
 
 A wheel is built from the checkout; a fresh venv gets only what a hosted notebook has before the
-cell runs (a Python kernel); then every chapter is executed at the smoke scale in that venv's
+cell runs (a Python kernel, and PyTorch as on Colab and Kaggle); then every chapter is executed at the smoke scale in that venv's
 kernel. The first chapter's install cell finds ``import elasticity_lab`` failing and installs the
 cell's own requirement string (pip finds the wheel through PIP_FIND_LINKS, the dependencies where
 pip's configuration says); every later chapter's cell finds the library and does nothing.
@@ -58,11 +58,13 @@ def test_install_cell_in_a_fresh_venv(tmp_path: Path, monkeypatch) -> None:
     wheel = next(wheels.glob("elasticity_lab-*.whl"))
     assert f"-{script.project_version()}-" in wheel.name
 
-    # 2. a fresh venv holding only a Jupyter kernel, as a hosted notebook has before the install cell
+    # 2. a fresh venv holding a Jupyter kernel and PyTorch, as Colab and Kaggle have before the install
+    # cell runs (torch by scripts/install_torch.sh: the CPU build here, not PyPI's multi-GB CUDA one)
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], timeout=300)
     py = venv / "bin" / "python"
     _run([str(py), "-m", "pip", "install", "--quiet", "ipykernel>=6.29,<7"], timeout=INSTALL_TIMEOUT)
+    _run([str(ROOT / "scripts" / "install_torch.sh"), str(py)], timeout=INSTALL_TIMEOUT)
     probe = [str(py), "-c", "import elasticity_lab"]
     assert subprocess.run(probe, capture_output=True).returncode != 0, "the fresh venv must not see the checkout"
     jupyter = tmp_path / "jupyter"
