@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bases", help="list or remake the shipped pre-trained bases (see `bases --help`)", add_help=False)
     p.add_argument("bases_args", nargs=argparse.REMAINDER, help="arguments of `python -m elasticity_lab.lm.bases`")
     p.set_defaults(func=_cmd_bases)
+
+    from elasticity_lab.teaching import add_parser as add_teach_parser
+
+    add_teach_parser(sub)  # teach student | solutions | grade
     return parser
 
 
