@@ -48,10 +48,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from elasticity_lab.cache import cached_table
 from elasticity_lab.config import by_scale, check_choice, check_positive, resolve_scale
+from elasticity_lab.progress import progress_bar
 
 TASKS: tuple[str, ...] = ("safety", "sentiment")
 ORDERS: tuple[str, ...] = ("forward", "reversed")
@@ -927,7 +927,7 @@ def run_rebound(config: ReboundConfig | None = None, *, progress: bool = True, o
     att = [(k, r, d, s) for s in config.seeds for k in config.attractor_bases for d in DIRECTIONS for r in config.attractor_rates
            if not config.on_hub]
     total = len(units) + len(att)
-    bar = tqdm(total=total, desc="rebound curves", disable=not progress)
+    bar = progress_bar(total=total, desc="rebound curves", enabled=progress)
     parts = []
     for i, u in enumerate(units):
         bar.set_postfix_str(f"{u.study} {u.task} N_a={u.n_align} seed={u.seed}", refresh=False)

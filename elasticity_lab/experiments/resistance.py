@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +32,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from elasticity_lab.cache import cached_json, entry_dir
+from elasticity_lab.cache import cached_json, is_cached
 from elasticity_lab.config import by_scale, check_choice, check_positive
 from elasticity_lab.generation import generate
 from elasticity_lab.metrics import teacher_student_gap
+from elasticity_lab.progress import progress_bar
 from elasticity_lab.training import METHODS, SFTConfig, merged_copy, sft
 
 TASKS: tuple[str, ...] = ("instruction", "truthfulness", "safety")
@@ -446,12 +445,11 @@ def run_resistance(config: ResistanceConfig | None = None, *, progress: bool = T
     rows: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     loaded: dict[str, tuple[Any, Any, Any]] = {}
-    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")  # the book and the tests set it
-    bar = tqdm(units, desc="resistance", disable=not progress or quiet)
+    bar = progress_bar(units, desc="resistance", enabled=progress)
     for spec, task, seed in bar:
         bar.set_postfix_str(f"{spec.text} · {task} · seed {seed}")
         keys = {m: _unit_key(config, spec, task, seed, m) for m in config.answer_modes}
-        missing = [m for m in config.answer_modes if refresh or not (entry_dir("resistance", keys[m]) / "result.json").exists()]
+        missing = [m for m in config.answer_modes if refresh or not is_cached("resistance", keys[m])]
         ckpts: dict[int, Any] = {}
         queries: list[str] = []
         world = None
