@@ -55,6 +55,8 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from elasticity_lab import cache
 
     if args.action == "info":
+        if args.kinds:
+            raise ValueError(f"kinds={args.kinds!r} is not allowed with `cache info`; it describes every kind (kinds go with `cache clear`).")
         info = cache.cache_info()
         where = "$" + cache.CACHE_ENV_VAR if info["from"] != "default" else f"default; set ${cache.CACHE_ENV_VAR} to move it"
         print(f"cache: {info['path']} ({where})")
