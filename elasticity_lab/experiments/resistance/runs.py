@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from elasticity_lab.core.cache import cached_json, entry_dir
+from elasticity_lab.core.cache import cached_json, is_cached
+from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.experiments.resistance.analysis import fraction_inverse_lower, summarize
 from elasticity_lab.experiments.resistance.config import (_SAFETY_PROMPTS, ANSWER_MODES, COLUMNS, CURVE_COLUMNS, HUB_DATASETS,
                                                           METRICS, PAIRS, ResistanceConfig, default_configs, parse_base)
@@ -133,12 +132,11 @@ def run_resistance(config: ResistanceConfig | None = None, *, progress: bool = T
     rows: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     loaded: dict[str, Base] = {}
-    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")  # the book and the tests set it
-    bar = tqdm(units, desc="resistance", disable=not progress or quiet)
+    bar = progress_bar(units, desc="resistance", enabled=progress)
     for spec, task, seed in bar:
         bar.set_postfix_str(f"{spec.text} · {task} · seed {seed}")
         keys = {m: _unit_key(config, spec, task, seed, m) for m in config.answer_modes}
-        missing = [m for m in config.answer_modes if refresh or not (entry_dir("resistance", keys[m]) / "result.json").exists()]
+        missing = [m for m in config.answer_modes if refresh or not is_cached("resistance", keys[m])]
         ckpts: dict[int, Any] = {}
         queries: list[str] = []
         world = None
