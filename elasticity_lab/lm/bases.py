@@ -40,10 +40,17 @@ BOOK_BASES: dict[str, dict[str, Any]] = {
     "micro": {"preset": "micro", "scale": "reader", "world": {}},
     "micro-refusal50": {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.5}},
     "micro-refusal80": {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.8}},
+    **{f"{name}-seed{seed}": {**spec, "seed": seed}
+       for name, spec in (("micro", {"preset": "micro", "scale": "reader", "world": {}}),
+                          ("micro-refusal50", {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.5}}),
+                          ("micro-refusal80", {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.8}}))
+       for seed in (1, 2)},
 }
-"""Name → (preset, scale of the pre-training budget, world overrides of the default world).
-The ``refusal`` worlds differ from the default only in the share of harmful requests refused in
-pre-training (0.2 by default): the attractor test of the rebound chapter."""
+"""Name → (preset, scale of the pre-training budget, world overrides of the default world, pre-training seed
+(default 0)). The ``refusal`` worlds differ from the default only in the share of harmful requests refused in
+pre-training (0.2 by default): the attractor test of the rebound chapter. The ``-seedN`` bases are the same runs
+with other pre-training seeds, so that findings about pre-training have an interval over pre-training seeds;
+``BaseSpec("micro", world={"harmful_refusal": 0.5}, seed=1)`` is the same run as ``"micro-refusal50-seed1"``."""
 
 BASE_KINDS: tuple[str, ...] = ("pretrained", "light", "random")
 """The three starting points every experiment compares: the base, the lightly pre-trained control, random init."""
@@ -150,7 +157,8 @@ class BaseSpec:
         """The pre-training run: a book base's own, or the preset's at ``scale``'s budget (default ``reader``,
         whatever ``ELASTICITY_SCALE`` says: a spec names one run) with ``tokens`` and ``seed``."""
         if self.book_base:
-            return default_pretrain_config(self.preset(), BOOK_BASES[self.source]["scale"], seed=self.seed)
+            return default_pretrain_config(self.preset(), BOOK_BASES[self.source]["scale"],
+                                           seed=BOOK_BASES[self.source].get("seed", self.seed))
         overrides = {"tokens": self.tokens} if self.tokens else {}
         return default_pretrain_config(self.preset(), self.scale or "reader", seed=self.seed, **overrides)
 
