@@ -90,6 +90,11 @@ MAX_SNAPSHOTS = 32
 hub model would not fit in memory; the micro-world's stage 1 has about this many steps)."""
 
 
+MIN_MOVE = 0.1
+"""Stage 1 must change the aligned share by at least this much (and by more than one query) for its checkpoints to be
+cut at behaviour milestones; below it, a few queries' noise would decide where the cuts fall, so the steps do."""
+
+
 def milestone_steps(share_at: Callable[[int], float], n_points: int, fractions: Sequence[float], *,
                     tolerance: float = 0.0) -> tuple[list[int], bool]:
     """Indices 1..``n_points`` of the stage-1 snapshots to cut θ₁-θ₃ at: for each fraction f, the first snapshot whose
@@ -136,7 +141,7 @@ def cut_checkpoints(model: Any, tokenizer: Any, train: Sequence[tuple[str, str]]
     ``queries`` to the share at the end of stage 1 (greedy answers, the world's exact judge; see
     :func:`milestone_steps`). Otherwise at ``config.fractions`` of the steps. The record holds the total steps, the
     measured shares per step, the cut steps, their targets, and ``moved`` (stage 1 changed the share by more
-    than one query's worth).
+    than :data:`MIN_MOVE`).
     """
     total = max(1, math.ceil(config.epochs * config.n_train / config.batch_size))
     by_behaviour = config.cut_at == "behaviour" and world is not None and task is not None and len(queries) > 0
@@ -157,7 +162,7 @@ def cut_checkpoints(model: Any, tokenizer: Any, train: Sequence[tuple[str, str]]
                 shares[i] = float(world.score(task, list(queries), out))
             return shares[i]
 
-        picks, moved = milestone_steps(share_at, len(steps), config.fractions, tolerance=1.0 / len(queries))
+        picks, moved = milestone_steps(share_at, len(steps), config.fractions, tolerance=max(MIN_MOVE, 1.0 / len(queries)))
         if moved:
             for i in picks:
                 share_at(i)
