@@ -12,7 +12,7 @@ reply's stamp with the moment the client handled it. Both clocks are this machin
 One line per run (``run K chapter: S s; ...``), then ``summary chapter: runs R, stalls X (runs with a stall Y)``.
 The scale is ``--scale`` (default smoke); results are cached in ``ELASTICITY_CACHE`` as usual, so
 only the first run computes. Exit status 1 if any run stalled or failed.
-See ``elasticity_lab/headless.py`` for the cause and the fix this measures.
+See ``elasticity_lab/core/headless.py`` for the cause and the fix this measures.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=3.0, help="seconds between a reply and the next cell that count as a stall (default 3)")
     parser.add_argument("--scale", default="smoke", help="ELASTICITY_SCALE for the chapters (default smoke)")
     parser.add_argument("--slowest", type=int, default=0, metavar="K", help="also print the K slowest cells of each run")
-    parser.add_argument("--without-fix", action="store_true", help="execute without elasticity_lab.headless.install(), to show the stall")
+    parser.add_argument("--without-fix", action="store_true", help="execute without elasticity_lab.core.headless.install(), to show the stall")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error(f"--runs must be at least 1, got {args.runs}")
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("PYTHONHASHSEED", "0")
     sys.path.insert(0, str(ROOT))
-    from elasticity_lab import headless
+    from elasticity_lab.core import headless
 
     if args.without_fix:
         headless.uninstall()

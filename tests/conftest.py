@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from elasticity_lab import headless
+from elasticity_lab.core import headless
 
 # A kernel reply that reaches the client while nbclient sends on the shell socket (its Output-widget
-# mimic does, in widget cells) used to go unnoticed until the cell timeout: see elasticity_lab/headless.py.
+# mimic does, in widget cells) used to go unnoticed until the cell timeout: see elasticity_lab/core/headless.py.
 headless.install()
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""elasticity_lab.headless: a kernel reply that arrives just before the client sends on the same
+"""elasticity_lab.core.headless: a kernel reply that arrives just before the client sends on the same
 socket is still noticed (the stall of headless chapter runs), and a timed-out cell is named."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import zmq.asyncio
 from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.session import Session
 
-from elasticity_lab import headless
+from elasticity_lab.core import headless
 
 
 async def _reply_arrives_before_a_send() -> bool:
@@ -58,7 +58,7 @@ def test_without_the_fix_the_reply_waits_for_the_timeout():
     finally:
         headless.install()
     if noticed:
-        pytest.skip("this pyzmq/jupyter_client no longer loses the wake-up; elasticity_lab.headless may be unneeded")
+        pytest.skip("this pyzmq/jupyter_client no longer loses the wake-up; elasticity_lab.core.headless may be unneeded")
 
 
 def test_install_is_idempotent_and_uninstall_restores():
