@@ -167,3 +167,18 @@ def attractor_slope(base_rates: list[float], settled: list[float]) -> float:
     """Exercise 7.3: the least-squares slope cov(x, y) / var(x) of settling levels on base rates."""
     x, y = np.asarray(base_rates, float), np.asarray(settled, float)
     return float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
+
+
+# Chapter 8
+
+
+def rank_trend(x: list[float], y: list[float]) -> float:
+    """Exercise 8.1: Spearman's rho = Pearson's correlation of the ranks (ties share their average rank)."""
+    import pandas as pd
+
+    rx, ry = pd.Series(x, dtype=float).rank(), pd.Series(y, dtype=float).rank()
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+# Exercise 8.2 teaches the library's own rule: its solution is that function.
+from elasticity_lab.experiments.stats import survives as scale_verdict  # noqa: E402, F401

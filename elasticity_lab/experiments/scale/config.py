@@ -6,8 +6,9 @@ examples, stage 2 perturbs on up to ``max(n_perturb)`` negative ones):
 - **size**: every preset of ``presets`` pre-trained on the same ``tokens`` (one run per pre-training
   seed); its control is the random initialisation of the same preset and seed;
 - **volume**: checkpoints of the ``volume_preset``'s runs nearest (log scale) to ``volume_fractions`` of
-  ``tokens``; its control is the fine-tuning-only base matched to each checkpoint
-  (:mod:`elasticity_lab.lm.controls`).
+  ``volume_budget`` (``None``: the scale's own budget, which for ``micro`` at ``reader`` is the shipped book
+  base and its pre-training-seed siblings ``micro-seed1/2``, so the chapter pre-trains nothing for this axis);
+  its control is the fine-tuning-only base matched to each checkpoint (:mod:`elasticity_lab.lm.controls`).
 
 Seeds are pre-training seeds: each seed is its own pre-training run (and its own fine-tuning data), so an
 interval over seeds includes the variation between pre-training runs, which is what a claim about
@@ -38,7 +39,7 @@ level nearer the base's own, and a smaller move away from the base under the sam
 HEADLINE_MEASURE = "n_half"
 """The measure of the headline verdicts: the paper's claim is that larger and longer pre-trained models rebound *faster*."""
 
-SIZE_CONTROLS: tuple[str, ...] = ("random",)
+SIZE_CONTROLS: tuple[str, ...] = ("random", "light")
 VOLUME_CONTROLS: tuple[str, ...] = ("finetuned",)
 
 
@@ -50,6 +51,7 @@ class ScaleConfig:
     presets: tuple[str, ...] = ("nano", "micro", "small")
     tokens: int = 131_072
     volume_preset: str = "micro"
+    volume_budget: int | None = None
     volume_fractions: tuple[float, ...] = (1 / 16, 1 / 4, 1.0)
     seeds: tuple[int, ...] = (0, 1, 2)
     task: str = "safety"
@@ -73,6 +75,8 @@ class ScaleConfig:
             check_choice("presets entry", p, PRESETS)
         check_choice("volume_preset", self.volume_preset, PRESETS)
         check_positive("tokens", self.tokens)
+        if self.volume_budget is not None:
+            check_positive("volume_budget", self.volume_budget)
         fr = self.volume_fractions
         if len(fr) < 3 or list(fr) != sorted(set(fr)) or not all(0 < f <= 1 for f in fr):
             raise ValueError(f"volume_fractions={fr!r} is not allowed; give at least 3 increasing fractions in (0, 1].")
@@ -106,12 +110,16 @@ class ScaleConfig:
         """The base of a point: ``preset`` pre-trained on ``tokens`` with ``seed``, at a revision."""
         return BaseSpec(preset, revision, scale=self.pretrain_scale, tokens=self.tokens, seed=seed)
 
+    def volume_spec(self, seed: int, revision: str | None = None) -> BaseSpec:
+        """A base of the volume axis: a checkpoint of the ``volume_preset`` run of ``volume_budget`` tokens with ``seed``."""
+        return BaseSpec(self.volume_preset, revision, scale=self.pretrain_scale, tokens=self.volume_budget, seed=seed)
+
     def checkpoints(self, preset: str | None = None) -> list[int]:
-        """Token budgets of the saved checkpoints of a run of ``preset`` (default: the volume preset)."""
-        return self.spec(preset or self.volume_preset, 0).budgets()
+        """Token budgets of the saved checkpoints of a size-axis run of ``preset`` (default: the volume axis's run)."""
+        return self.volume_spec(0).budgets() if preset is None else self.spec(preset, 0).budgets()
 
     def volume_tokens(self) -> list[int]:
-        """The checkpoints of the volume axis: nearest (log scale) to each fraction of ``tokens``."""
+        """The checkpoints of the volume axis: nearest (log scale) to each fraction of its run's budget."""
         budgets = self.checkpoints()
         return [min(budgets, key=lambda b: abs(math.log(b) - math.log(f * budgets[-1]))) for f in self.volume_fractions]
 
@@ -120,12 +128,17 @@ class ScaleConfig:
 
 
 SCALE_PRESETS: dict[str, dict[str, Any]] = {
-    # only exercises the code: three presets at a few thousand tokens, small probes
-    "smoke": dict(tokens=16_384, n_align=32, n_perturb=(0, 8, 16, 32), n_prompts=16, n_kl=16, volume_fractions=(1 / 4, 1 / 2, 1.0)),
-    # the book: the CPU presets at one small, equal budget (pre-training included, ~4 minutes on 2 cores)
-    "reader": dict(),
+    # only exercises the code: three presets at a few thousand tokens, small probes, no light control
+    "smoke": dict(tokens=8_192, volume_budget=16_384, n_align=16, n_perturb=(0, 8, 16), n_prompts=8, n_kl=8,
+                  volume_fractions=(1 / 4, 1 / 2, 1.0), size_controls=("random",)),
+    # the book on 2 CPU cores: three presets at one small, equal budget (pre-trained here, a run per seed); the volume
+    # axis on checkpoints 4096, 49152 and 544768 of the shipped micro base (seeds 0, 1, 2), whose fine-tuning-only
+    # controls stay affordable (1, 12 and 133 optimiser steps; the final 6.3M-token checkpoint would need 1536 per seed)
+    "reader": dict(tokens=32_768, volume_fractions=(1 / 1024, 1 / 128, 1 / 12), n_align=64, n_perturb=(0, 8, 16, 32, 64),
+                   n_prompts=32, n_kl=32),
     # a GPU: presets from 0.1M to 85M parameters at an equal budget of 2^24 tokens, the volume axis on 'medium'
     "full": dict(presets=("micro", "small", "medium", "large", "full", "xl"), tokens=16_777_216, volume_preset="medium",
+                 volume_budget=16_777_216,
                  volume_fractions=(1 / 64, 1 / 16, 1 / 4, 1.0), n_align=512, n_perturb=(0, 16, 32, 64, 128, 256, 512, 1024),
                  n_prompts=256, n_kl=256),
 }

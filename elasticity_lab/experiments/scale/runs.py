@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from elasticity_lab.core.cache import cached_table
+from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.experiments.rebound.runs import staged_curve
 from elasticity_lab.experiments.rebound.tasks import MicroTask, Probe
 from elasticity_lab.experiments.scale.analysis import ScaleResult, curve_measures, sweep_table
@@ -32,13 +32,16 @@ class Point:
     seed: int
 
     def revision(self, config: ScaleConfig) -> str | None:
-        if self.base_kind == "random":
-            return "random"
+        if self.base_kind in ("random", "light"):
+            return self.base_kind
         if self.base_kind == "finetuned":
             return f"finetuned-{self.tokens}"
-        return None if self.tokens == config.checkpoints(self.preset)[-1] else f"tokens-{self.tokens}"
+        last = config.checkpoints()[-1] if self.axis == "volume" else config.checkpoints(self.preset)[-1]
+        return None if self.tokens == last else f"tokens-{self.tokens}"
 
     def spec(self, config: ScaleConfig) -> BaseSpec:
+        if self.axis == "volume":
+            return config.volume_spec(self.seed, self.revision(config))
         return config.spec(self.preset, self.seed, self.revision(config))
 
 
@@ -64,7 +67,7 @@ class _Runner:
     def __init__(self, config: ScaleConfig, progress: bool) -> None:
         self.config, self.progress = config, progress
         self.device = choose_device(config.device)
-        self.world = World(config.spec(config.volume_preset, 0).world_config())
+        self.world = World(config.volume_spec(0).world_config())
         self.suite = MicroTask(self.world, config.task)
         self._probe: Probe | None = None
 
@@ -106,7 +109,7 @@ def run_scale(config: ScaleConfig | None = None, *, progress: bool = True) -> Sc
     runner = _Runner(config, progress)
     points = plan(config)
     parts = []
-    for p in tqdm(points, desc="scale curves", disable=not progress):
+    for p in progress_bar(points, desc="scale curves", enabled=progress):
         parts.append(runner.curve(p))
     curves = pd.concat(parts, ignore_index=True)
     measures = curve_measures(curves, metric=config.metric)

@@ -29,7 +29,8 @@ MEASURE_WORDS: dict[str, str] = {
     "settle_gap": "the curve settles nearer the base's own level",
     "kl_stage1": "alignment moves the model less far from its base (KL after stage 1)",
 }
-CONTROL_WORDS: dict[str, str] = {"random": "random init of the same size", "finetuned": "fine-tuning-only base matched to each checkpoint"}
+CONTROL_WORDS: dict[str, str] = {"random": "random init of the same size", "light": "lightly pre-trained base of the same size",
+                                  "finetuned": "fine-tuning-only base matched to each checkpoint"}
 
 
 def _trend(measures: pd.DataFrame, axis: str, kind: str, measure: str) -> Interval:
@@ -51,7 +52,8 @@ def verdicts(measures: pd.DataFrame) -> pd.DataFrame:
             for measure, direction in ELASTIC_DIRECTION.items():
                 iv = _trend(measures, axis, "pretrained", measure)
                 finding = decide(iv, direction=direction)
-                ctl = {kind: _trend(measures, axis, kind, measure) for kind in CONTROLS[axis]}
+                kinds = [k for k in CONTROLS[axis] if k in set(measures.loc[measures["axis"] == axis, "base_kind"])]
+                ctl = {kind: _trend(measures, axis, kind, measure) for kind in kinds}
                 ctl_find = {kind: decide(c, direction=direction) for kind, c in ctl.items()}
                 rows.append({
                     "axis": axis, "measure": measure, "claim": CLAIM[axis], "headline": measure == HEADLINE_MEASURE,
