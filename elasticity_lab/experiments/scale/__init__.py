@@ -19,7 +19,7 @@ from elasticity_lab.core.jsonio import jsonable
 from elasticity_lab.experiments.scale.analysis import POINT, ScaleResult, curve_measures, sweep_table, wide_table
 from elasticity_lab.experiments.scale.config import (AXES, ELASTIC_DIRECTION, HEADLINE_MEASURE, MEASURES, SCALE_PRESETS,
                                                      ScaleConfig, default_config)
-from elasticity_lab.experiments.scale.runs import Point, plan, run_scale
+from elasticity_lab.experiments.scale.runs import Point, plan, pretraining_table, run_scale
 from elasticity_lab.experiments.scale.shipped import gpu_results_sentence, ship, shipped_results
 from elasticity_lab.experiments.scale.verdicts import headline, synthetic_measures, verdict_text, verdicts
 
@@ -42,6 +42,6 @@ def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
 
 __all__ = [
     "POINT", "ScaleResult", "curve_measures", "sweep_table", "wide_table", "AXES", "ELASTIC_DIRECTION", "HEADLINE_MEASURE",
-    "MEASURES", "SCALE_PRESETS", "ScaleConfig", "default_config", "Point", "plan", "run_scale", "gpu_results_sentence",
+    "MEASURES", "SCALE_PRESETS", "ScaleConfig", "default_config", "Point", "plan", "pretraining_table", "run_scale", "gpu_results_sentence",
     "ship", "shipped_results", "headline", "synthetic_measures", "verdict_text", "verdicts", "tidy_table", "cli_result",
 ]

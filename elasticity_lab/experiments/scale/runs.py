@@ -18,6 +18,7 @@ from elasticity_lab.experiments.scale.config import ScaleConfig, default_config
 from elasticity_lab.experiments.scale.verdicts import summarize, verdicts
 from elasticity_lab.lm.bases import Base, BaseSpec, load_base
 from elasticity_lab.lm.presets import choose_device, device_tag, preset_parameters
+from elasticity_lab.lm.pretraining import pretrain
 from elasticity_lab.microworld.world import World
 
 
@@ -97,6 +98,25 @@ class _Runner:
             table[k] = v
         table["params"] = preset_parameters(point.preset, len(self.world.vocabulary))
         return table
+
+
+def pretraining_table(config: ScaleConfig, *, progress: bool = False) -> pd.DataFrame:
+    """Held-out bits per token at every checkpoint of every pre-training run of the study (one row per run ×
+    checkpoint), beside the world's exact entropy rate: did a larger model, or a longer run, learn the world better?
+    Runs come from the cache or the shipped bases (a run not yet made is pre-trained here)."""
+    device = choose_device(config.device)
+    rows = []
+    runs = [("size", p, s, config.spec(p, s)) for s in config.seeds for p in config.presets]
+    runs += [("volume", config.volume_preset, s, config.volume_spec(s)) for s in config.seeds]
+    for axis, preset, seed, spec in runs:
+        world = World(spec.world_config())
+        run = pretrain(world, preset, spec.pretrain_config(), device=device, progress=progress)
+        curve = run.curve.dropna(subset=["heldout_bits_per_token"])
+        for _, r in curve.iterrows():
+            rows.append({"axis": axis, "preset": preset, "params": preset_parameters(preset, len(world.vocabulary)), "seed": seed,
+                         "tokens": int(r["tokens"]), "heldout_bits_per_token": float(r["heldout_bits_per_token"]),
+                         "source_bits_per_token": world.entropy_per_token("bits"), "run_tokens": run.config.total_steps * run.config.tokens_per_step})
+    return pd.DataFrame(rows)
 
 
 def run_scale(config: ScaleConfig | None = None, *, progress: bool = True) -> ScaleResult:
