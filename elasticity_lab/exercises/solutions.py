@@ -180,5 +180,11 @@ def rank_trend(x: list[float], y: list[float]) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-# Exercise 8.2 teaches the library's own rule: its solution is that function.
-from elasticity_lab.experiments.stats import survives as scale_verdict  # noqa: E402, F401
+def scale_verdict(finding: str, controls: list[str]) -> str:
+    """Exercise 8.2: the rule of :func:`elasticity_lab.experiments.stats.survives`, written out."""
+    if finding != "shows":
+        return finding
+    counted = [c for c in controls if c != "not run"]
+    if not counted:
+        return "undecided"
+    return "survives" if all(c != "shows" for c in counted) else "does not survive"
