@@ -61,6 +61,12 @@ def test_config_rejects_bad_input_in_one_sentence() -> None:
         sc.ScaleConfig(volume_fractions=(1.0, 0.5, 0.25))
     with pytest.raises(ValueError, match="volume_budget"):
         sc.ScaleConfig(volume_budget=0)
+    with pytest.raises(ValueError, match="eval_tokens"):
+        sc.ScaleConfig(eval_tokens=0)
+    with pytest.raises(ValueError, match="book base"):
+        from elasticity_lab.lm.bases import BaseSpec
+
+        BaseSpec("micro-seed1", eval_tokens=8)
     with pytest.raises(ValueError, match="size_controls entry"):
         sc.ScaleConfig(size_controls=("finetuned",))
     with pytest.raises(ValueError, match="scale"):

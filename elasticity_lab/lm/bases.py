@@ -86,6 +86,7 @@ class BaseSpec:
     tokens: int | None = None
     seed: int = 0
     light_fraction: float = 1 / 32
+    eval_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, str) or not self.source:
@@ -100,6 +101,8 @@ class BaseSpec:
                 check_choice("scale", self.scale, ("smoke", "reader", "full"))
             if self.tokens is not None:
                 check_positive("tokens", self.tokens)
+            if self.eval_tokens is not None:
+                check_positive("eval_tokens", self.eval_tokens, allow_zero=True)
             rev = self.revision
             if isinstance(rev, str) and rev.startswith("tokens-") and rev[7:].isdigit():
                 rev = int(rev[7:])
@@ -114,7 +117,7 @@ class BaseSpec:
             if isinstance(rev, int) and rev not in self.budgets():
                 raise ValueError(f"revision={self.revision!r} is not a checkpoint of {self.source!r}; choose 'random', 'light' "
                                  f"or one of {', '.join(f'tokens-{b}' for b in self.budgets())}.")
-            if self.book_base and (self.scale is not None or self.tokens is not None or self.world):
+            if self.book_base and (self.scale is not None or self.tokens is not None or self.eval_tokens is not None or self.world):
                 raise ValueError(f"source={self.source!r} is a book base, whose world and budget are fixed; give a preset "
                                  f"({', '.join(PRESETS)}) to choose scale, tokens or world.")
             object.__setattr__(self, "revision", rev)
@@ -175,7 +178,9 @@ class BaseSpec:
         if self.book_base:
             return default_pretrain_config(self.preset(), BOOK_BASES[self.source]["scale"],
                                            seed=BOOK_BASES[self.source].get("seed", self.seed))
-        overrides = {"tokens": self.tokens} if self.tokens else {}
+        overrides: dict[str, Any] = {"tokens": self.tokens} if self.tokens else {}
+        if self.eval_tokens is not None:
+            overrides["eval_tokens"] = self.eval_tokens
         return default_pretrain_config(self.preset(), self.scale or "reader", seed=self.seed, **overrides)
 
     def budgets(self) -> list[int]:

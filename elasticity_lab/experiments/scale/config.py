@@ -50,6 +50,7 @@ class ScaleConfig:
     scale: str = "reader"
     presets: tuple[str, ...] = ("nano", "micro", "small")
     tokens: int = 131_072
+    eval_tokens: int | None = None
     volume_preset: str = "micro"
     volume_budget: int | None = None
     volume_fractions: tuple[float, ...] = (1 / 16, 1 / 4, 1.0)
@@ -75,6 +76,8 @@ class ScaleConfig:
             check_choice("presets entry", p, PRESETS)
         check_choice("volume_preset", self.volume_preset, PRESETS)
         check_positive("tokens", self.tokens)
+        if self.eval_tokens is not None:
+            check_positive("eval_tokens", self.eval_tokens)
         if self.volume_budget is not None:
             check_positive("volume_budget", self.volume_budget)
         fr = self.volume_fractions
@@ -108,7 +111,7 @@ class ScaleConfig:
 
     def spec(self, preset: str, seed: int, revision: str | None = None) -> BaseSpec:
         """The base of a point: ``preset`` pre-trained on ``tokens`` with ``seed``, at a revision."""
-        return BaseSpec(preset, revision, scale=self.pretrain_scale, tokens=self.tokens, seed=seed)
+        return BaseSpec(preset, revision, scale=self.pretrain_scale, tokens=self.tokens, seed=seed, eval_tokens=self.eval_tokens)
 
     def volume_spec(self, seed: int, revision: str | None = None) -> BaseSpec:
         """A base of the volume axis: a checkpoint of the ``volume_preset`` run of ``volume_budget`` tokens with ``seed``."""
@@ -129,12 +132,13 @@ class ScaleConfig:
 
 SCALE_PRESETS: dict[str, dict[str, Any]] = {
     # only exercises the code: three presets at a few thousand tokens, small probes, no light control
-    "smoke": dict(tokens=8_192, volume_budget=16_384, n_align=16, n_perturb=(0, 8, 16), n_prompts=8, n_kl=8,
+    "smoke": dict(tokens=8_192, eval_tokens=4_096, volume_budget=16_384, n_align=16, n_perturb=(0, 8, 16), n_prompts=8, n_kl=8,
                   volume_fractions=(1 / 4, 1 / 2, 1.0), size_controls=("random",)),
-    # the book on 2 CPU cores: three presets at one small, equal budget (pre-trained here, a run per seed); the volume
+    # the book on 2 CPU cores: three presets at one small, equal budget (pre-trained here, a run per seed; held-out bits
+    # on 8192 tokens at each checkpoint, as many forward tokens as the whole run trains on 2 checkpoints); the volume
     # axis on checkpoints 4096, 49152 and 544768 of the shipped micro base (seeds 0, 1, 2), whose fine-tuning-only
     # controls stay affordable (1, 12 and 133 optimiser steps; the final 6.3M-token checkpoint would need 1536 per seed)
-    "reader": dict(tokens=32_768, volume_fractions=(1 / 1024, 1 / 128, 1 / 12), n_align=64, n_perturb=(0, 8, 16, 32, 64),
+    "reader": dict(tokens=32_768, eval_tokens=8_192, volume_fractions=(1 / 1024, 1 / 128, 1 / 12), n_align=64, n_perturb=(0, 8, 16, 32, 64),
                    n_prompts=32, n_kl=32),
     # a GPU: presets from 0.1M to 85M parameters at an equal budget of 2^24 tokens, the volume axis on 'medium'
     "full": dict(presets=("micro", "small", "medium", "large", "full", "xl"), tokens=16_777_216, volume_preset="medium",
