@@ -59,7 +59,7 @@ def verdicts(measures: pd.DataFrame) -> pd.DataFrame:
                     "axis": axis, "measure": measure, "claim": CLAIM[axis], "headline": measure == HEADLINE_MEASURE,
                     "direction": direction, "trend": iv.estimate, "low": iv.low, "high": iv.high, "trend_text": iv.text(),
                     "seeds": _seeds(measures, axis, "pretrained", measure), "finding": finding,
-                    "controls": ", ".join(CONTROL_WORDS[k] for k in ctl),
+                    "controls": "; ".join(CONTROL_WORDS[k] for k in ctl),
                     "control_trend_text": "; ".join(c.text() for c in ctl.values()),
                     "control_finding": "; ".join(ctl_find.values()),
                     "verdict": survives(finding, list(ctl_find.values())),
@@ -84,12 +84,19 @@ def verdict_text(rows: pd.DataFrame) -> str:
     for _, r in rows[rows["headline"]].iterrows():
         out.append(f"**{r['claim'].capitalize()}:** {_answer(r['verdict'])}. The trend of n-to-halfway along {r['axis']} is "
                    f"{r['trend_text']} (Spearman per pre-training seed, t-interval over {r['seeds']} seeds; negative = faster "
-                   f"rebound), so {_finding_words(r['finding'])}; on the {r['controls']} it is {r['control_trend_text']} "
-                   f"({r['control_finding']}).")
+                   f"rebound), so {_finding_words(r['finding'])}; {_control_words(r)}.")
     others = rows[~rows["headline"]]
     lines = [f"- {r['axis']}, {MEASURE_WORDS[r['measure']]}: trend {r['trend_text']}, {r['finding']}; control "
              f"{r['control_trend_text']} ({r['control_finding']}) → **{r['verdict']}**" for _, r in others.iterrows()]
     return "\n\n".join(out) + "\n\nThe other measures:\n\n" + "\n".join(lines)
+
+
+def _control_words(r: Any) -> str:
+    """"on the <control> it is <interval> (<finding>)", one clause per control, or that no control was run."""
+    if not r["controls"]:
+        return "no control was run"
+    parts = zip(r["controls"].split("; "), r["control_trend_text"].split("; "), r["control_finding"].split("; "))
+    return "; ".join(f"on the {name} it is {text} ({finding})" for name, text, finding in parts)
 
 
 def _finding_words(finding: str) -> str:
@@ -98,7 +105,7 @@ def _finding_words(finding: str) -> str:
 
 
 def _answer(verdict: str) -> str:
-    return {"survives": "yes, and it survives its control",
+    return {"survives": "yes, and it survives its controls",
             "does not survive": "the trend shows, but its control shows it too, so it is not credited to elasticity",
             SHOWS: "shows", NOT_RUN: "not run", "undecided": "undecided (the data cannot tell)",
             "does not show": "no (the trend is absent or goes the other way)"}.get(verdict, verdict)
