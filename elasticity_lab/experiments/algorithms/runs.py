@@ -115,15 +115,19 @@ class _Runner:
 
 def choose_rates(calibration: pd.DataFrame, target: float) -> dict[str, float]:
     """Per algorithm, the rate whose mean aligned rule score over the calibration seeds is closest to ``target``
-    (ties: the smaller mean KL to the base, then the smaller rate)."""
+    (ties: the smaller mean KL to the base, then the smaller rate), among the rates on the *rising branch*: a rate
+    whose score is below that of a smaller rate is past the peak, where DPO and SimPO keep widening the gap between
+    chosen and rejected answers while the sampled answers degrade (the collapse regime), and is not chosen."""
     need = {"algorithm", "lr", "rule", "kl"}
     if not need <= set(calibration.columns):
         raise ValueError(f"calibration needs the columns {sorted(need)}; it has {sorted(calibration.columns)}.")
     means = calibration.groupby(["algorithm", "lr"], sort=False)[["rule", "kl"]].mean().reset_index()
-    means["distance"] = (means["rule"] - target).abs().round(9)
     out: dict[str, float] = {}
     for alg, g in means.groupby("algorithm", sort=False):
-        best = g.sort_values(["distance", "kl", "lr"]).iloc[0]
+        g = g.sort_values("lr")
+        rising = g[g["rule"].to_numpy() >= g["rule"].cummax().to_numpy()].copy()
+        rising["distance"] = (rising["rule"] - target).abs().round(9)
+        best = rising.sort_values(["distance", "kl", "lr"]).iloc[0]
         out[str(alg)] = float(best["lr"])
     return out
 
