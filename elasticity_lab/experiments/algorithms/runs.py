@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from elasticity_lab.core.cache import cached_table
+from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.experiments.algorithms.align import align
 from elasticity_lab.experiments.algorithms.config import AlgorithmsConfig, base_spec, default_config
 from elasticity_lab.experiments.rebound.runs import evaluate, perturb_curve
@@ -140,7 +140,7 @@ def calibrate(config: AlgorithmsConfig, *, progress: bool = False, runner: _Runn
             {a: float(config.lrs[a]) for a in config.algorithms}
     runner = runner or _Runner(config, progress)
     units = [(a, lr, s) for a in config.algorithms for lr in config.lr_grid[a] for s in config.calibration_seeds]
-    parts = [runner.calibration_point(a, lr, s) for a, lr, s in tqdm(units, desc="calibration", disable=not progress)]
+    parts = [runner.calibration_point(a, lr, s) for a, lr, s in progress_bar(units, desc="calibration", enabled=progress)]
     table = pd.concat(parts, ignore_index=True)
     return table, choose_rates(table, config.target)
 
@@ -156,7 +156,7 @@ def run_algorithms(config: AlgorithmsConfig | None = None, *, progress: bool = T
     calibration, lrs = calibrate(config, progress=progress, runner=runner)
     units = [(a, k, s) for s in config.seeds for k in config.bases for a in config.algorithms]
     parts = []
-    for i, (a, k, s) in enumerate(tqdm(units, desc="algorithm curves", disable=not progress)):
+    for i, (a, k, s) in enumerate(progress_bar(units, desc="algorithm curves", enabled=progress)):
         parts.append(runner.curve(a, lrs[a], k, s))
         if on_unit:
             on_unit(i + 1, len(units))
