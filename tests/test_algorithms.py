@@ -32,7 +32,7 @@ def _summary(*, aligned=0.6, n_half=20.0, settled=0.15, lost=0.8, control_lost=0
             for i, s in enumerate(seeds):
                 e = (i - 1) * spread
                 vals = {"aligned": aligned + e, "n_half": n_half * (1 + e), "settled": settled + e, "lost_share": lost + e,
-                        "gain": 0.45, "kl_aligned": 0.1}
+                        "gain": 0.45, "kl_aligned": 0.1, "lr": 1e-3, "base_rule": 0.15}
                 if kind != "pretrained":
                     vals.update(lost_share=control_lost + e, gain=control_gain)
                 if per_alg and a in per_alg and kind == "pretrained":
@@ -132,7 +132,10 @@ def test_curve_summary_on_a_hand_made_curve() -> None:
 def test_choose_rates_picks_the_rate_closest_to_the_target() -> None:
     cal = pd.DataFrame({"algorithm": ["dpo"] * 4 + ["sft"] * 2, "lr": [1e-4, 3e-4, 1e-3, 1e-3, 3e-4, 1e-3], "seed": 100,
                         "rule": [0.3, 0.55, 0.05, 0.05, 0.5, 0.7], "kl": [0.01, 0.09, 1.0, 1.0, 0.02, 0.1]})
-    assert al.choose_rates(cal, 0.6) == {"dpo": 3e-4, "sft": 3e-4}  # sft: 0.5 and 0.7 tie; the smaller KL wins
+    rates = al.choose_rates(cal, 0.6)
+    assert rates["dpo"] == 3e-4  # 0.55 is the highest before the peak: closest
+    assert rates["sft"] == pytest.approx(5.48e-4)  # 0.6 halfway between 0.5 and 0.7: the geometric mean of the rates
+    assert al.choose_rates(cal, 0.2) == {"dpo": 1e-4, "sft": 3e-4}  # below every score: the closest, no extrapolation
     with pytest.raises(ValueError, match="columns"):
         al.choose_rates(cal.drop(columns="kl"), 0.6)
 
@@ -189,4 +192,24 @@ def test_cli_at_smoke_scale(tmp_path) -> None:
 def test_choose_rates_skips_rates_past_the_peak() -> None:
     cal = pd.DataFrame({"algorithm": "simpo", "lr": [3e-4, 4e-4, 5e-4, 7e-4], "seed": 100,
                         "rule": [0.53, 0.66, 0.73, 0.61], "kl": [0.1, 0.19, 0.27, 0.45]})
-    assert al.choose_rates(cal, 0.6) == {"simpo": 4e-4}  # 7e-4 is closer to 0.6 but past the peak (collapsing)
+    rate = al.choose_rates(cal, 0.6)["simpo"]  # 7e-4 scores 0.61, closest to 0.6, but is past the peak (collapsing)
+    assert 3e-4 < rate < 4e-4 and rate == pytest.approx(3.5e-4)
+
+
+def test_gated_control_curve_is_left_out() -> None:
+    one = pd.DataFrame({"algorithm": "sft", "base_kind": "random", "seed": 0, "lr": 3e-4, "align_steps": 8, "n": [0],
+                        "rule": [0.03], "kl": [0.01], "base_rule": 0.01})
+    s = al.curve_summary(one, 32).iloc[0]
+    assert s["gain"] == pytest.approx(0.02) and math.isnan(s["lost_share"]) and math.isnan(s["n_half"])
+    summ = _summary()
+    summ.loc[summ["base_kind"] == "random", ["lost_share", "gain"]] = [math.nan, 0.02]
+    t = al.verdicts(summ, _config())
+    row = _verdict(t, "rebounds", "sft")
+    assert "random: not run, not counted" in row["detail"] and "nan" not in al.verdict_text(t).lower()
+
+
+def test_study_texts_never_say_nan() -> None:
+    summ = _summary(per_alg={"kto": {"n_half": math.inf}})
+    table = al.algorithm_table(summ)
+    text = al.alignment_text(table, 0.6) + al.rebound_text(table, 32)
+    assert "nan" not in text.lower() and "kto never halfway" in text and "aligned score of 0.6" in text

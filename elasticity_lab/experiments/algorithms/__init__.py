@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from elasticity_lab.experiments.algorithms.align import ALGORITHMS, AlignResult, align, default_align_config
-from elasticity_lab.experiments.algorithms.analysis import CURVE, algorithm_table, censored_log2, curve_summary
+from elasticity_lab.experiments.algorithms.analysis import (CURVE, algorithm_table, alignment_text, censored_log2,
+                                                            curve_summary, rebound_text)
 from elasticity_lab.experiments.algorithms.config import (CONTROL_BASES, DEFAULT_LR_GRID, AlgorithmsConfig, base_spec,
                                                           default_config)
 from elasticity_lab.experiments.algorithms.runs import AlgorithmsResult, calibrate, choose_rates, run_algorithms
@@ -24,7 +25,7 @@ from elasticity_lab.experiments.algorithms.verdicts import verdict_text, verdict
 
 __all__ = [
     "ALGORITHMS", "AlignResult", "align", "default_align_config", "CURVE", "algorithm_table", "censored_log2",
-    "curve_summary", "CONTROL_BASES", "DEFAULT_LR_GRID", "AlgorithmsConfig", "base_spec", "default_config",
+    "curve_summary", "alignment_text", "rebound_text", "CONTROL_BASES", "DEFAULT_LR_GRID", "AlgorithmsConfig", "base_spec", "default_config",
     "AlgorithmsResult", "calibrate", "choose_rates", "run_algorithms", "verdict_text", "verdicts", "within", "cli_result",
 ]
 

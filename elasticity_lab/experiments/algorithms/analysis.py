@@ -27,6 +27,13 @@ def curve_summary(curves: pd.DataFrame, n_align: int) -> pd.DataFrame:
     rows = []
     for key, g in curves.groupby(CURVE, sort=False):
         g = g.sort_values("n")
+        if len(g) == 1 and float(g["n"].iloc[0]) == 0:  # a gated control: stage 1 only (runs.py), nothing to time
+            y0 = float(g["rule"].iloc[0])
+            base = float(g["base_rule"].iloc[0])
+            rows.append({**dict(zip(CURVE, key)), "lr": float(g["lr"].iloc[0]), "align_steps": int(g["align_steps"].iloc[0]),
+                         "base_rule": base, "aligned": y0, "kl_aligned": float(g["kl"].iloc[0]), "gain": y0 - base,
+                         "lost_share": float("nan"), "n_half": float("nan"), "settled": float("nan"), "kl_end": float("nan")})
+            continue
         if n_align not in set(g["n"]):
             raise ValueError(f"curve {dict(zip(CURVE, key))} has no point at n = n_align = {n_align}.")
         y, n = g["rule"].to_numpy(float), g["n"].to_numpy(float)
@@ -71,3 +78,42 @@ def algorithm_table(summary: pd.DataFrame, base_kind: str = "pretrained") -> pd.
         row["base_rule"] = float(g["base_rule"].mean())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _pm(mean: float, std: float, digits: int) -> str:
+    if not np.isfinite(mean):
+        return "not reached"
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if np.isfinite(std) else "")
+
+
+def alignment_text(table: pd.DataFrame, target: float) -> str:
+    """What stage 1 reached per algorithm (from :func:`algorithm_table`), as a Markdown sentence: the aligned score
+    and KL to the base (mean ± std over seeds), and how far apart the algorithms ended up on each."""
+    if table.empty:
+        return "Stage 1 was not run."
+    parts = [f"{r['algorithm']} {_pm(r['aligned'], r['aligned_std'], 2)} (KL {_pm(r['kl_aligned'], r['kl_aligned_std'], 3)}, "
+             f"lr {r['lr']:.0e})" for _, r in table.iterrows()]
+    a, k = table["aligned"].to_numpy(float), table["kl_aligned"].to_numpy(float)
+    text = (f"Aimed at an aligned score of {target:g} from a base at {float(table['base_rule'].mean()):.2f}, stage 1 reached "
+            f"(mean ± std over {int(table['seeds'].max())} seeds; KL to the base in nats per token): " + "; ".join(parts) + ". "
+            f"The aligned scores span {np.nanmax(a) - np.nanmin(a):.2f} from the lowest to the highest")
+    if np.all(np.isfinite(k)) and np.nanmin(k) > 0:
+        lo, hi = table["algorithm"].iloc[int(np.nanargmin(k))], table["algorithm"].iloc[int(np.nanargmax(k))]
+        text += (f"; the KLs a factor {np.nanmax(k) / np.nanmin(k):.1f} ({lo} lowest, {hi} highest): at matched score the "
+                 "algorithms do not move the model equally far from its base")
+    return text + "."
+
+
+def rebound_text(table: pd.DataFrame, n_align: int) -> str:
+    """How each algorithm's model came back in stage 2 (from :func:`algorithm_table`), as a Markdown sentence."""
+    if table.empty:
+        return "Stage 2 was not run."
+    def one(r: pd.Series) -> str:
+        half = (f"{_pm(r['n_half'], r['n_half_std'], 0)} examples to halfway ({int(r['halfway_reached'])}/{int(r['seeds'])} "
+                "seeds got there)") if r["halfway_reached"] else "never halfway on the grid"
+        lost = (f"{_pm(r['lost_share'], r['lost_share_std'], 2)} of the gain undone at n = {n_align}"
+                if np.isfinite(r["lost_share"]) else "no gain to undo")
+        return f"{r['algorithm']} {half}, {lost}, ending at {_pm(r['settled'], r['settled_std'], 2)}"
+
+    parts = [one(r) for _, r in table.iterrows()]
+    return "In stage 2 (mean ± std over seeds): " + "; ".join(parts) + "."

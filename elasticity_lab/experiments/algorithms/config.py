@@ -6,8 +6,9 @@ overshoot and collapse the sampled answers at rates SFT takes in its stride). Co
 same rate would compare different strengths of alignment, and the rebound depends on how high the
 model was lifted. So the stage-1 learning rate of each algorithm is **calibrated**: from a short grid
 of rates per algorithm (:attr:`AlgorithmsConfig.lr_grid`), on calibration seeds that the study does
-not use, the rate whose aligned rule score (mean over those seeds) is closest to ``target`` is
-chosen, ties going to the smaller KL to the base. Everything else (β, γ, k, batch size, one epoch)
+not use, the rate expected to reach ``target`` is chosen: interpolated in log(rate) between the two
+rates whose aligned rule scores (mean over those seeds) bracket it, among rates before the score
+peaks (:func:`~elasticity_lab.experiments.algorithms.runs.choose_rates`). Everything else (β, γ, k, batch size, one epoch)
 stays at each method's usual value. The study then reports the aligned score and the KL reached on its
 own seeds, and a verdict on whether the alignment is matched within ``match_margin``.
 """
@@ -28,7 +29,7 @@ from elasticity_lab.lm.presets import PRESETS
 CONTROL_BASES: tuple[str, ...] = ("light", "random")
 
 DEFAULT_LR_GRID: dict[str, tuple[float, ...]] = {
-    "sft": (3e-4, 5e-4, 1e-3),
+    "sft": (3e-4, 4e-4, 5e-4, 1e-3),
     "dpo": (3e-4, 4e-4, 5e-4, 7e-4),
     "kto": (1e-4, 2e-4, 3e-4),
     "simpo": (3e-4, 4e-4, 5e-4, 7e-4),
@@ -52,7 +53,9 @@ class AlgorithmsConfig:
     same where every algorithm's n-to-halfway is within a factor ``halfway_factor`` of SFT's and its
     settled level within ``level_margin`` of SFT's; ``match_margin`` is the largest difference in aligned
     score from SFT's still called matched; a control base counts only if stage 1 lifted its score by at
-    least ``min_gain``.
+    least ``min_gain``; with ``gate_controls`` a control curve whose stage 1 lifted it by less than that on its seed
+    stops after stage 1 (one point, n = 0): it is left out of the verdict either way, so its stage 2 would
+    decide nothing and costs the most.
     """
 
     scale: str = "reader"
@@ -80,6 +83,7 @@ class AlgorithmsConfig:
     level_margin: float = 0.15
     match_margin: float = 0.1
     min_gain: float = 0.1
+    gate_controls: bool = True
 
     def __post_init__(self) -> None:
         check_choice("scale", self.scale, ("smoke", "reader", "full"))
@@ -172,8 +176,9 @@ SCALE_PRESETS: dict[str, dict[str, Any]] = {
     # only exercises the code: bases pre-trained for seconds, tiny grids, two rates per algorithm
     "smoke": dict(n_align=16, n_perturb=(0, 8, 16, 32), n_prompts=16, n_kl=16, seeds=(0, 1),
                   lr_grid={a: g[:: max(1, len(g) - 1)][:2] for a, g in DEFAULT_LR_GRID.items()}),
-    # the book's section: budgeted at ≤ 2.5 minutes on 2 CPU cores
-    "reader": dict(),
+    # the book's section: budgeted at ≤ 2.5 minutes on 2 CPU cores; stage 2 ends at n = n_align (the verdict's point),
+    # where the pre-trained curves of every algorithm are past halfway (in a pilot all five were by n = 32)
+    "reader": dict(n_perturb=(0, 8, 16, 32, 64)),
     # hub models: TRL's trainers (experiments.algorithms.trl_path); the micro-world study runs at reader's sizes
     "full": dict(),
 }

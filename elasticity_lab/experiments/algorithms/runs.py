@@ -9,6 +9,7 @@ on its own, so an interrupted study resumes and a larger one reuses what it shar
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,6 +89,8 @@ class _Runner:
         key = {"kind": "algorithms-curve", "algorithm": algorithm, "lr": lr, "base_kind": kind, "seed": seed,
                "grid": list(c.n_perturb), "perturb_lr": c.perturb_lr, "perturb_batch_size": c.perturb_batch_size,
                "config": _shared_key(c)}
+        if kind != "pretrained" and c.gate_controls:
+            key["gate"] = c.min_gain
 
         def compute() -> pd.DataFrame:
             base = self.base(kind)
@@ -97,9 +100,14 @@ class _Runner:
             r = align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
                       evaluate=False)
             t1 = time.perf_counter()
-            stage2 = task.data("unaligned", c.n_perturb[-1], seed)
-            table = perturb_curve(r.model, base.model, base.tokenizer, task, probe, stage2, c.n_perturb, lr=c.perturb_lr,
-                                  perturb_batch_size=c.perturb_batch_size, seed=seed)
+            first = evaluate(r.model, base.tokenizer, task, probe, base.model, seed=seed) if kind != "pretrained" else None
+            if first is not None and c.gate_controls and first["rule"] - ref["rule"] < c.min_gain:
+                # a control that stage 1 did not lift is left out of the verdict: its stage 2 would decide nothing
+                table = pd.DataFrame([{"n": 0, **first}])
+            else:
+                stage2 = task.data("unaligned", c.n_perturb[-1], seed)
+                table = perturb_curve(r.model, base.model, base.tokenizer, task, probe, stage2, c.n_perturb, lr=c.perturb_lr,
+                                      perturb_batch_size=c.perturb_batch_size, seed=seed)
             table["align_steps"] = r.steps
             table["base_rule"] = ref["rule"]
             table["base_likelihood"] = ref["likelihood"]
@@ -114,10 +122,13 @@ class _Runner:
 
 
 def choose_rates(calibration: pd.DataFrame, target: float) -> dict[str, float]:
-    """Per algorithm, the rate whose mean aligned rule score over the calibration seeds is closest to ``target``
-    (ties: the smaller mean KL to the base, then the smaller rate), among the rates on the *rising branch*: a rate
-    whose score is below that of a smaller rate is past the peak, where DPO and SimPO keep widening the gap between
-    chosen and rejected answers while the sampled answers degrade (the collapse regime), and is not chosen."""
+    """Per algorithm, the stage-1 rate expected to reach ``target`` (mean aligned rule score over the calibration seeds).
+
+    Only rates on the *rising branch* count: a rate whose score is below that of a smaller rate is past the peak,
+    where DPO and SimPO keep widening the gap between chosen and rejected answers while the sampled answers degrade
+    (the collapse regime). Where two neighbouring rates of that branch bracket the target, the rate is interpolated
+    linearly in log(rate) between them (3 significant digits); otherwise the rate closest to the target is taken
+    (ties: the smaller mean KL to the base, then the smaller rate)."""
     need = {"algorithm", "lr", "rule", "kl"}
     if not need <= set(calibration.columns):
         raise ValueError(f"calibration needs the columns {sorted(need)}; it has {sorted(calibration.columns)}.")
@@ -126,9 +137,17 @@ def choose_rates(calibration: pd.DataFrame, target: float) -> dict[str, float]:
     for alg, g in means.groupby("algorithm", sort=False):
         g = g.sort_values("lr")
         rising = g[g["rule"].to_numpy() >= g["rule"].cummax().to_numpy()].copy()
-        rising["distance"] = (rising["rule"] - target).abs().round(9)
-        best = rising.sort_values(["distance", "kl", "lr"]).iloc[0]
-        out[str(alg)] = float(best["lr"])
+        lr, y = rising["lr"].to_numpy(float), rising["rule"].to_numpy(float)
+        chosen = None
+        for i in range(len(lr) - 1):
+            if y[i] <= target <= y[i + 1] and y[i + 1] > y[i]:
+                frac = (target - y[i]) / (y[i + 1] - y[i])
+                chosen = float(f"{math.exp(math.log(lr[i]) + frac * (math.log(lr[i + 1]) - math.log(lr[i]))):.3g}")
+                break
+        if chosen is None:
+            rising["distance"] = (rising["rule"] - target).abs().round(9)
+            chosen = float(rising.sort_values(["distance", "kl", "lr"]).iloc[0]["lr"])
+        out[str(alg)] = chosen
     return out
 
 

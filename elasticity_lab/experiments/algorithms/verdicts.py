@@ -88,8 +88,9 @@ def verdicts(summary: pd.DataFrame, config: AlgorithmsConfig) -> pd.DataFrame:
         iv, finding, _ = decisions["pretrained"]
         counted = [d for k, (_, d, moved) in decisions.items() if k != "pretrained" and moved]
         left_out = [k for k, (_, _, moved) in decisions.items() if k != "pretrained" and not moved]
-        controls = "; ".join(f"{k}: {d} ({i.text()})" + ("" if m else ", not counted: stage 1 lifted it by less than "
-                                                        f"{config.min_gain:g}") for k, (i, d, m) in decisions.items() if k != "pretrained")
+        controls = "; ".join(f"{k}: {d}" + (f" ({i.text()})" if i.finite else "")
+                             + ("" if m else f", not counted: stage 1 lifted it by less than {config.min_gain:g}")
+                             for k, (i, d, m) in decisions.items() if k != "pretrained")
         rows.append(_row("rebounds", a, "pretrained", f"share of the gain undone after n = {config.n_align}", iv,
                          config.rebound_share, finding, survives(finding, counted),
                          detail=f"controls: {controls or 'none run'}" + (f"; left out: {', '.join(left_out)}" if left_out else "")))
@@ -138,8 +139,9 @@ def verdict_text(table: pd.DataFrame) -> str:
                    f"(every algorithm compared with SFT: {ind['detail'].iloc[0] or 'no other algorithm run'}).")
     for _, r in table[(table["finding"] == "rebounds") & (table["base_kind"] == "pretrained")].iterrows():
         iv = Interval(r["estimate"], r["low"], r["high"], n=1 if np.isfinite(r["estimate"]) else 0)
-        out.append(f"**{r['algorithm']} rebounds** (more than {r['margin']:.0%} of the gain undone): {r['verdict']}, "
-                   f"share {iv.text()}; against its controls: {r['survives_controls']} ({r['detail']}).")
+        share = f", share {iv.text()}" if iv.finite else " (stage 1 lifted nothing to undo)"
+        out.append(f"**{r['algorithm']} rebounds** (more than {r['margin']:.0%} of the gain undone): {r['verdict']}{share}; "
+                   f"against its controls: {r['survives_controls']} ({r['detail']}).")
     m = table[table["finding"] == "matched alignment"]
     if len(m):
         out.append("**Matched alignment** (aligned score within ±" + f"{m['margin'].iloc[0]:g} of SFT's): "
