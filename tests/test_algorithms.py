@@ -213,3 +213,35 @@ def test_study_texts_never_say_nan() -> None:
     table = al.algorithm_table(summ)
     text = al.alignment_text(table, 0.6) + al.rebound_text(table, 32)
     assert "nan" not in text.lower() and "kto never halfway" in text and "aligned score of 0.6" in text
+
+
+def test_exercise_8b1_check_says_yes_and_no() -> None:
+    import torch.nn.functional as F
+
+    from elasticity_lab.exercises import ch08b, solutions
+
+    assert ch08b.check_dpo_loss(solutions.dpo_loss).passed
+    flipped = lambda c, r, rc, rr, b: -F.logsigmoid(b * ((r - rr) - (c - rc))).mean()  # noqa: E731
+    no_ref = lambda c, r, rc, rr, b: -F.logsigmoid(b * (c - r)).mean()  # noqa: E731
+    assert not ch08b.check_dpo_loss(flipped).passed and not ch08b.check_dpo_loss(no_ref).passed
+
+
+@pytest.mark.notebook
+def test_section_notebook_runs_at_smoke(tmp_path, monkeypatch) -> None:
+    """The chapter-8 section executes on its own at the smoke scale (its setup cell defines ``scale``)."""
+    import re
+    from pathlib import Path
+
+    import papermill
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("ELASTICITY_SCALE", "smoke")
+    out = papermill.execute_notebook(str(root / "notebooks" / "08b_algorithms_section.ipynb"), str(tmp_path / "out.ipynb"),
+                                     cwd=str(root / "notebooks"), kernel_name="python3", progress_bar=False)
+    cells = out["cells"]
+    assert "section-setup" in cells[1]["metadata"].get("tags", [])
+    assert cells[0]["source"].startswith("## Does the algorithm matter?")
+    text = "".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", "")) for c in cells if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+    assert not re.search(r"\bnan\b", text, re.I)
+    assert "independent of the alignment algorithm" in text

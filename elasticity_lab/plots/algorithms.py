@@ -109,3 +109,18 @@ def intervals_figure(verdicts: pd.DataFrame, *, title: str | None = None) -> go.
             customdata=ok["verdict"], hovertemplate="%{y}: %{x:.3f} (%{customdata})<extra></extra>"), row=1, col=c)
     return styled(fig, title=title or "Each algorithm against SFT: 95 % intervals (green: the margin within which it counts as the same)",
                   height=360)
+
+
+def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdict rows for display: the interval as text (``not run`` / ``undecided``, never NaN), the margin, the verdict."""
+    from elasticity_lab.experiments.stats import Interval
+
+    def interval(r: pd.Series) -> str:
+        iv = Interval(float(r["estimate"]), float(r["low"]), float(r["high"]), n=2 if np.isfinite(float(r["estimate"])) else 0)
+        return iv.text(3)
+
+    return pd.DataFrame({
+        "finding": verdicts["finding"], "algorithm": verdicts["algorithm"], "base": verdicts["base_kind"],
+        "statistic": verdicts["statistic"], "estimate [95 % interval]": verdicts.apply(interval, axis=1),
+        "margin": [f"{m:g}" if np.isfinite(m) else "" for m in verdicts["margin"].astype(float)],
+        "verdict": verdicts["verdict"], "against its controls": verdicts["survives_controls"].fillna("")})

@@ -92,7 +92,7 @@ def alignment_text(table: pd.DataFrame, target: float) -> str:
     if table.empty:
         return "Stage 1 was not run."
     parts = [f"{r['algorithm']} {_pm(r['aligned'], r['aligned_std'], 2)} (KL {_pm(r['kl_aligned'], r['kl_aligned_std'], 3)}, "
-             f"lr {r['lr']:.0e})" for _, r in table.iterrows()]
+             f"lr {r['lr']:.3g})" for _, r in table.iterrows()]
     a, k = table["aligned"].to_numpy(float), table["kl_aligned"].to_numpy(float)
     text = (f"Aimed at an aligned score of {target:g} from a base at {float(table['base_rule'].mean()):.2f}, stage 1 reached "
             f"(mean ± std over {int(table['seeds'].max())} seeds; KL to the base in nats per token): " + "; ".join(parts) + ". "

@@ -29,11 +29,11 @@ from elasticity_lab.lm.presets import PRESETS
 CONTROL_BASES: tuple[str, ...] = ("light", "random")
 
 DEFAULT_LR_GRID: dict[str, tuple[float, ...]] = {
-    "sft": (3e-4, 4e-4, 5e-4, 1e-3),
+    "sft": (3e-4, 4e-4, 5e-4),
     "dpo": (3e-4, 4e-4, 5e-4, 7e-4),
     "kto": (1e-4, 2e-4, 3e-4),
     "simpo": (3e-4, 4e-4, 5e-4, 7e-4),
-    "rloo": (1e-4, 2e-4, 3e-4, 5e-4),
+    "rloo": (2e-4, 3e-4, 5e-4),
 }
 """Stage-1 learning rates tried per algorithm: spread around where a pilot on the ``reader`` base put each one."""
 

@@ -53,6 +53,7 @@ class _Runner:
         self.config, self.progress = config, progress
         self._bases: dict[str, Base] = {}
         self._tasks: dict[str, tuple[MicroTask, Probe]] = {}
+        self._refs: dict[tuple[str, int], dict[str, float]] = {}
 
     def base(self, kind: str) -> Base:
         if kind not in self._bases:
@@ -64,6 +65,14 @@ class _Runner:
             task = MicroTask(self.base(kind).world, self.config.task)
             self._tasks[kind] = (task, task.probe(self.config.n_prompts, self.config.n_kl))
         return self._tasks[kind]
+
+    def reference(self, kind: str, seed: int) -> dict[str, float]:
+        """The base's own scores on the probe at a seed (the same for every algorithm: computed once per study)."""
+        if (kind, seed) not in self._refs:
+            base = self.base(kind)
+            task, probe = self.task(kind)
+            self._refs[kind, seed] = evaluate(base.model, base.tokenizer, task, probe, None, seed=seed)
+        return self._refs[kind, seed]
 
     def calibration_point(self, algorithm: str, lr: float, seed: int) -> pd.DataFrame:
         c = self.config
@@ -96,7 +105,7 @@ class _Runner:
             base = self.base(kind)
             task, probe = self.task(kind)
             t0 = time.perf_counter()
-            ref = evaluate(base.model, base.tokenizer, task, probe, None, seed=seed)
+            ref = self.reference(kind, seed)
             r = align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
                       evaluate=False)
             t1 = time.perf_counter()

@@ -143,6 +143,10 @@ def verdict_text(table: pd.DataFrame) -> str:
         out.append(f"**{r['algorithm']} rebounds** (more than {r['margin']:.0%} of the gain undone): {r['verdict']}{share}; "
                    f"against its controls: {r['survives_controls']} ({r['detail']}).")
     m = table[table["finding"] == "matched alignment"]
+    unmatched = [str(a) for a in m.loc[m["verdict"] != SHOWS, "algorithm"]]
+    if len(ind) and unmatched:
+        out.insert(1, f"Read it with care: matched alignment with SFT is not shown for {', '.join(unmatched)}, so a difference "
+                      "in the rebound may come from how high stage 1 lifted the model rather than from the algorithm.")
     if len(m):
         out.append("**Matched alignment** (aligned score within ±" + f"{m['margin'].iloc[0]:g} of SFT's): "
                    + "; ".join(f"{r['algorithm']} {r['verdict']} "
