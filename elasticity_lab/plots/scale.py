@@ -16,7 +16,8 @@ KIND_LABEL = {"pretrained": "pre-trained", "random": "random init (control)", "l
               "finetuned": "fine-tuning only, matched steps (control)"}
 MEASURE_LABEL = {"n_half": "negative examples to get halfway back (n-to-halfway)",
                  "settle_gap": "|settling level − base level| (plateau fit)",
-                 "kl_stage1": "KL to the base after stage 1 (nats)"}
+                 "kl_stage1": "KL to the base after stage 1 (nats)",
+                 "lift": "lift: score after stage 1 − the base's own (no verdict)"}
 AXIS_LABEL = {"size": ("params", "parameters (log scale)"), "volume": ("tokens", "pre-training tokens (log scale)")}
 
 

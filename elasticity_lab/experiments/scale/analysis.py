@@ -34,7 +34,7 @@ def curve_measures(curves: pd.DataFrame, *, metric: str = "likelihood") -> pd.Da
         base_level = float(g[f"base_{metric}"].iloc[0])
         fit = fit_plateau(n, y)
         settled = min(max(fit.plateau, 0.0), 1.0)  # both scores are shares: a fitted level outside [0, 1] is unreachable
-        values = {"n_half": n_to_halfway(n, y, base_level), "settled": settled,
+        values = {"lift": float(y[0] - base_level), "n_half": n_to_halfway(n, y, base_level), "settled": settled,
                   "settle_gap": abs(settled - base_level), "kl_stage1": float(g["kl"].iloc[0])}
         point = dict(zip(POINT, key))
         for m in MEASURES:

@@ -28,9 +28,11 @@ from elasticity_lab.lm.bases import BaseSpec
 from elasticity_lab.lm.presets import PRESETS
 
 AXES: tuple[str, ...] = ("size", "volume")
-MEASURES: tuple[str, ...] = ("n_half", "settle_gap", "kl_stage1")
-"""Per curve: examples of stage 2 to get halfway back to the base's own level; distance between where the
-curve settles (an exponential plateau fit) and the base's level; the KL to the base after stage 1."""
+MEASURES: tuple[str, ...] = ("lift", "n_half", "settle_gap", "kl_stage1")
+"""Per curve: how far stage 1 moved the score above the base's own level (no verdict: where it is near zero
+there is no rebound to measure, and the other measures are noise); examples of stage 2 to get halfway back to
+the base's own level; distance between where the curve settles (an exponential plateau fit, clipped to the
+score's range) and the base's level; the KL to the base after stage 1."""
 
 ELASTIC_DIRECTION: dict[str, str] = {"n_half": "less", "settle_gap": "less", "kl_stage1": "less"}
 """Which way each measure moves if elasticity grows: a faster rebound (fewer examples to halfway), a settling
