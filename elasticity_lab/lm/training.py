@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
 from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.lm.precision import grad_scaler
 from elasticity_lab.lm.presets import cpu_threads, inference_threads
 
 METHODS = ("full", "lora")
@@ -262,6 +263,7 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
     seen = 0
     torch.manual_seed(config.seed)
     model.train()
+    scaler = grad_scaler()  # loss scaling under ambient fp16 (lm.precision); a pass-through otherwise
     bar = tqdm(range(total), desc=f"SFT ({config.method})", disable=not progress, leave=False)
     for step in bar:
         idx = order[step * config.batch_size:(step + 1) * config.batch_size]
@@ -278,10 +280,12 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = next_token_loss(logits, batch["labels"])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
         if config.grad_clip is not None:
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.grad_clip)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         value = float(loss.detach())
         seen += len(idx)
         rows.append((step + 1, seen, value, config.learning_rate * factor))
