@@ -170,8 +170,12 @@ def attach_lora(model: Any, config: SFTConfig) -> Any:
                 p.requires_grad = "lora_" in name
             return model
         model = model.merge_and_unload()
+    targets: Any = list(config.lora_targets)
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    if tuple(targets) == DEFAULT_LORA_TARGETS and not names & set(targets):
+        targets = "all-linear"  # a family without Llama's names (GPT-NeoX, Pythia: query_key_value, dense...): every linear layer but the head
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=list(config.lora_targets), bias="none", task_type="CAUSAL_LM")
+                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
     torch.manual_seed(config.seed)
     return get_peft_model(model, lora)
 

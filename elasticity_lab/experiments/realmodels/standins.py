@@ -27,11 +27,13 @@ import torch
 
 from elasticity_lab.core.cache import atomic_write_text
 
-VOLUME_STEPS: tuple[int, ...] = (2, 16, 96)
+VOLUME_STEPS: tuple[int, ...] = (4, 16, 64)
 """Pre-training steps of the GPT-NeoX stand-in's saved revisions (earliest = the lightly pre-trained control)."""
 SIZES: dict[str, tuple[str, int]] = {"smollm2-s": ("llama", 16), "smollm2-m": ("llama", 32), "qwen2-l": ("qwen2", 64)}
 """Size stand-ins: folder → (architecture, hidden width)."""
-SIZE_STEPS = 96
+SIZE_STEPS = 48
+VERSION = 1
+"""Bumped whenever the stand-ins change, so an old folder is not reused."""
 REFUSAL_SHARE = 0.3
 """Share of refusals among the harmful requests' answers in the stand-ins' pre-training text."""
 
@@ -123,7 +125,7 @@ def _pretrain(model: Any, tok: Any, texts: list[str], save_at: dict[int, Path], 
     model.train()
     for step in range(1, max(save_at) + 1):
         batch = tok([texts[i] for i in rng.integers(0, len(texts), 16)], return_tensors="pt", padding=True,
-                    truncation=True, max_length=96)
+                    truncation=True, max_length=64)
         labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
         loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
         opt.zero_grad()
@@ -136,10 +138,16 @@ def _pretrain(model: Any, tok: Any, texts: list[str], save_at: dict[int, Path], 
             model.train()
 
 
+def _load_params(folder: Path) -> list[Any]:
+    from safetensors.torch import load_file
+
+    return list(load_file(str(folder / "model.safetensors")).values())
+
+
 def build_standins(root: str | Path, *, seed: int = 0) -> dict[str, Any]:
     """Write every stand-in under ``root`` (once: a finished ``manifest.json`` is reused) and return the manifest.
 
-    About 15 s on one CPU core. The manifest names the folders and files in the roles the chapter's
+    About 20 s on one free CPU core (imports included). The manifest names the folders and files in the roles the chapter's
     config gives hub names: ``volume`` (revisions, earliest first), ``size`` (smallest first), and the
     data sets ``safety``, ``safety_pku``, ``sentiment``, ``instruction``.
     """
@@ -148,7 +156,9 @@ def build_standins(root: str | Path, *, seed: int = 0) -> dict[str, Any]:
     root = Path(root).expanduser()
     manifest_path = root / "manifest.json"
     if manifest_path.exists():
-        return json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("version") == VERSION:
+            return manifest
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     safety = _safety_rows(rng)
@@ -192,6 +202,9 @@ def build_standins(root: str | Path, *, seed: int = 0) -> dict[str, Any]:
         "safety_pku": str(data / "pku_saferlhf.jsonl"),
         "sentiment": str(data / "imdb") + "::train",
         "instruction": str(data / "alpaca.json"),
+        "steps": {str(volume[s]): s for s in VOLUME_STEPS},
+        "params": {str(p): sum(int(x.numel()) for x in _load_params(p)) for p in size.values()},
+        "version": VERSION,
     }
     atomic_write_text(manifest_path, json.dumps(manifest, indent=2))
     return manifest
