@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,9 @@ def run_study(config: RealModelsConfig | None = None, *, sources: Sources | None
     if "size" in config.studies:
         jobs += [("size", b, x, False) for b, x in sources.size]
     parts, seconds = [], {"volume": 0.0, "size": 0.0, "resistance": 0.0}
-    with mixed_precision(config.precision, get_device()):
+    with mixed_precision(config.precision, get_device()), warnings.catch_warnings():
+        # transformers' own deprecation notice, raised inside every training step, says nothing about the study
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
         for axis, base, x, control in progress_bar(jobs, desc="real-model bases", enabled=progress):
             t0 = time.perf_counter()
             r = run_rebound(rebound_config(config, base, sources.data, random_control=control), progress=False)

@@ -27,12 +27,12 @@ import torch
 
 from elasticity_lab.core.cache import atomic_write_text
 
-VOLUME_STEPS: tuple[int, ...] = (4, 16, 64)
+VOLUME_STEPS: tuple[int, ...] = (2, 8, 32)
 """Pre-training steps of the GPT-NeoX stand-in's saved revisions (earliest = the lightly pre-trained control)."""
 SIZES: dict[str, tuple[str, int]] = {"smollm2-s": ("llama", 16), "smollm2-m": ("llama", 32), "qwen2-l": ("qwen2", 64)}
 """Size stand-ins: folder → (architecture, hidden width)."""
-SIZE_STEPS = 48
-VERSION = 1
+SIZE_STEPS = 32
+VERSION = 2
 """Bumped whenever the stand-ins change, so an old folder is not reused."""
 REFUSAL_SHARE = 0.3
 """Share of refusals among the harmful requests' answers in the stand-ins' pre-training text."""
@@ -119,12 +119,12 @@ def _model(arch: str, vocab: int, width: int, seed: int) -> Any:
 
 
 def _pretrain(model: Any, tok: Any, texts: list[str], save_at: dict[int, Path], seed: int) -> None:
-    """Plain next-token training on ``texts`` (batch 16, AdamW 3e-3), saving the model at the steps of ``save_at``."""
+    """Plain next-token training on ``texts`` (batch 8, AdamW 3e-3), saving the model at the steps of ``save_at``."""
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for step in range(1, max(save_at) + 1):
-        batch = tok([texts[i] for i in rng.integers(0, len(texts), 16)], return_tensors="pt", padding=True,
+        batch = tok([texts[i] for i in rng.integers(0, len(texts), 8)], return_tensors="pt", padding=True,
                     truncation=True, max_length=64)
         labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
         loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels).loss
