@@ -99,7 +99,7 @@ def test_full_runners_end_to_end_on_standins(sources) -> None:
     assert c.groupby(["axis", "base", "seed"]).ngroups == (len(sources.volume) + 1 + len(sources.size)) * len(config.seeds)
     for col in ("rule", "likelihood", "kl"):
         assert c[col].notna().all()
-    assert set(result.resistance["base"]) == {"step32", "step2", "step32 (re-initialised)"}
+    assert set(result.resistance["base"]) == {"step16", "step1", "step16 (re-initialised)"}
     assert set(result.resistance["method"]) == {"lora"}
     verdicts, controls = result.resistance_verdicts()
     assert len(verdicts) and not verdicts["verdict"].isna().any()

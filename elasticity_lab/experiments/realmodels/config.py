@@ -122,8 +122,8 @@ SCALE_PRESETS: dict[str, dict[str, Any]] = {
                   n_prompts=8, n_kl=8, max_new_tokens=12, resistance_lr=3e-3, resistance_n_train=32, resistance_n_queries=12,
                   resistance_max_new_tokens=12),
     # the book built offline: three seeds (the verdicts need them) on grids a stand-in learns in seconds
-    "reader": dict(n_align=(32,), n_perturb=(0, 8, 16, 32), lr=3e-3, align_batch_size=8, perturb_batch_size=8,
-                   n_prompts=16, n_kl=16, max_new_tokens=12, resistance_lr=3e-3, resistance_n_train=48, resistance_n_queries=16,
+    "reader": dict(n_align=(32,), n_perturb=(0, 8, 16), lr=3e-3, align_batch_size=8, perturb_batch_size=8,
+                   n_prompts=16, n_kl=16, max_new_tokens=12, resistance_lr=3e-3, resistance_n_train=32, resistance_n_queries=16,
                    resistance_max_new_tokens=12),
     # a Colab T4 in about 30 minutes (planned, not measured: no GPU reaches the hub here)
     "full": dict(),

@@ -70,6 +70,7 @@ def resolve_sources(config: RealModelsConfig, *, timeout: float = HUB_TIMEOUT_S,
     if config.source == "hub":
         raise HubUnreachableError(f"The Hugging Face Hub did not answer within {timeout:g} s, and source='hub' asks for the real "
                                   "models; use source='auto' to run the same code on local stand-ins instead.")
+    quiet_libraries()
     why = ("The Hugging Face Hub cannot be reached from this machine" if config.source == "auto"
            else "source='standins' was asked for")
     m = build_standins(root or standin_root())
@@ -137,9 +138,20 @@ def _label(base: str, sources: Sources) -> str:
     return base.rsplit("/", 1)[-1]
 
 
+def quiet_libraries() -> None:
+    """Turn off the per-file bars of ``datasets`` and ``transformers`` (loading weights, saving shards): the study's own
+    bar says where it is, and dozens of those would bury it."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+
+
 def run_study(config: RealModelsConfig | None = None, *, sources: Sources | None = None, progress: bool = True) -> RealModelsResult:
     """Run (or read from the cache) every study of ``config`` on ``sources`` (resolved if not given), under the
     config's mixed precision on the best device."""
+    quiet_libraries()
     config = config or default_config()
     sources = sources or resolve_sources(config)
     jobs: list[tuple[str, str, float, bool]] = []

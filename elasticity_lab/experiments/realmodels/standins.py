@@ -27,12 +27,12 @@ import torch
 
 from elasticity_lab.core.cache import atomic_write_text
 
-VOLUME_STEPS: tuple[int, ...] = (2, 8, 32)
+VOLUME_STEPS: tuple[int, ...] = (1, 4, 16)
 """Pre-training steps of the GPT-NeoX stand-in's saved revisions (earliest = the lightly pre-trained control)."""
 SIZES: dict[str, tuple[str, int]] = {"smollm2-s": ("llama", 16), "smollm2-m": ("llama", 32), "qwen2-l": ("qwen2", 64)}
 """Size stand-ins: folder → (architecture, hidden width)."""
-SIZE_STEPS = 32
-VERSION = 2
+SIZE_STEPS = 16
+VERSION = 3
 """Bumped whenever the stand-ins change, so an old folder is not reused."""
 REFUSAL_SHARE = 0.3
 """Share of refusals among the harmful requests' answers in the stand-ins' pre-training text."""
