@@ -189,3 +189,15 @@ def scale_verdict(finding: str, controls: list[str]) -> str:
     if not counted:
         return "undecided"
     return "survives" if all(c != "shows" for c in counted) else "does not survive"
+
+
+# Chapter 10
+
+
+# Exercise 10.1 teaches the library's own function: its solution is that function.
+from elasticity_lab.experiments.realmodels.verdicts import early_drop  # noqa: E402, F401
+
+
+def pythia_tokens(revision: str) -> float:
+    """Exercise 10.2: ``"stepN"`` → N steps × 1024 sequences × 2048 tokens."""
+    return float(int(revision.removeprefix("step")) * 1024 * 2048)

@@ -85,8 +85,14 @@ def choose_device(device: torch.device | str | None = None) -> torch.device:
 
 
 def autocast_for(device: torch.device | str) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA; on every other device a context that does nothing (CPU results stay bit-identical)."""
-    if torch.device(device).type == "cuda":
+    """bf16 autocast on CUDA; on every other device a context that does nothing (CPU results stay bit-identical).
+
+    Inside :func:`elasticity_lab.lm.precision.mixed_precision` (the real-models chapter's ambient precision, fp16
+    with loss scaling on cards without bf16) that setting wins and this adds nothing; a CUDA card without bf16
+    trains in fp32 with TF32 here."""
+    from elasticity_lab.lm.precision import current_precision
+
+    if torch.device(device).type == "cuda" and current_precision() == "fp32" and torch.cuda.is_bf16_supported():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
