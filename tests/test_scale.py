@@ -42,6 +42,25 @@ def test_a_rising_or_absent_trend_does_not_show(axis: str) -> None:
     assert flat["finding"] in (UNDECIDED, ABSENT) and flat["verdict"] != "survives"
 
 
+def _with_lift(measures: pd.DataFrame, lift_of: dict[str, float]) -> pd.DataFrame:
+    keys = ["axis", "base_kind", "preset", "params", "tokens", "seed"]
+    curves = measures[keys].drop_duplicates()
+    lift = curves.assign(measure="lift", value=[lift_of[k] for k in curves["base_kind"]])
+    return pd.concat([measures, lift], ignore_index=True)
+
+
+def test_only_curves_that_stage_1_moved_count() -> None:
+    m = sc.synthetic_measures(-1.0, -1.0, seeds=(0, 1, 2, 3))
+    moved = _with_lift(m, {"pretrained": 0.3, "random": 0.3, "light": 0.3, "finetuned": 0.3})
+    assert _row(sc.verdicts(moved), "size")["verdict"] == "does not survive"
+    still = _with_lift(m, {"pretrained": 0.3, "random": 1e-6, "light": 1e-6, "finetuned": 1e-6})
+    rows = sc.verdicts(still)
+    assert _row(rows, "size")["finding"] == SHOWS and _row(rows, "size")["verdict"] == UNDECIDED, "unmoved controls cannot count"
+    none = sc.verdicts(_with_lift(m, {"pretrained": 1e-6, "random": 1e-6, "light": 1e-6, "finetuned": 1e-6}))
+    assert (none["verdict"] == NOT_RUN).all()
+    assert "0 of 12 curves moved" in verdict_text(none) and "nan" not in verdict_text(none).lower()
+
+
 def test_missing_controls_and_missing_data_say_so_in_words() -> None:
     m = sc.synthetic_measures(-1.0, 0.0, seeds=(0, 1, 2, 3))
     rows = sc.verdicts(m[m["base_kind"] == "pretrained"])

@@ -68,6 +68,7 @@ class ScaleConfig:
     n_kl: int = 64
     size_controls: tuple[str, ...] = SIZE_CONTROLS
     volume_controls: tuple[str, ...] = VOLUME_CONTROLS
+    min_lift: float = 0.01
     device: str | None = None
 
     def __post_init__(self) -> None:
@@ -94,6 +95,7 @@ class ScaleConfig:
             check_positive("seeds entry", s, allow_zero=True)
         check_choice("task", self.task, TASKS)
         check_choice("metric", self.metric, METRICS)
+        check_positive("min_lift", self.min_lift, allow_zero=True)
         for name in ("n_align", "lr", "align_batch_size", "perturb_batch_size", "n_prompts", "n_kl"):
             check_positive(name, getattr(self, name))
         _check_grid("n_perturb", self.n_perturb, self.perturb_batch_size)

@@ -134,7 +134,7 @@ def run_scale(config: ScaleConfig | None = None, *, progress: bool = True) -> Sc
     curves = pd.concat(parts, ignore_index=True)
     measures = curve_measures(curves, metric=config.metric)
     sweep = sweep_table(measures)
-    rows = verdicts(measures)
+    rows = verdicts(measures, min_lift=config.min_lift)
     result = ScaleResult(config, curves, measures, sweep, rows)
     result.summary = summarize(result)
     return result

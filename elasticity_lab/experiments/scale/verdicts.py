@@ -38,7 +38,31 @@ def _trend(measures: pd.DataFrame, axis: str, kind: str, measure: str) -> Interv
     return trend_interval(sub[X_COLUMN[axis]], sub["value"], sub["seed"])
 
 
-def verdicts(measures: pd.DataFrame) -> pd.DataFrame:
+MIN_LIFT = 0.01
+"""A curve counts toward a verdict only if stage 1 lifted its score at least this far above the base's own level
+(one percentage point of the likelihood share): a curve that never left its base has no rebound to measure, and its
+n-to-halfway is noise. Set after the reader run showed random-init and lightly pre-trained controls lifted by
+about 1e-6; every measure of every curve stays in the tables either way."""
+
+
+def moved_only(measures: pd.DataFrame, min_lift: float = MIN_LIFT) -> pd.DataFrame:
+    """The rows of curves that stage 1 moved by at least ``min_lift`` (all rows where the table has no ``lift`` measure)."""
+    lift = measures[measures["measure"] == "lift"]
+    if not len(lift):
+        return measures
+    keys = ["axis", "base_kind", "preset", "tokens", "seed"]
+    moved = lift.loc[lift["value"].astype(float) >= min_lift, keys].drop_duplicates()
+    return measures.merge(moved, on=keys, how="inner")
+
+
+def _moved_text(measures: pd.DataFrame, axis: str, kind: str, min_lift: float) -> str:
+    lift = measures[(measures["measure"] == "lift") & (measures["axis"] == axis) & (measures["base_kind"] == kind)]
+    if not len(lift):
+        return "no lift measured"
+    return f"{int((lift['value'].astype(float) >= min_lift).sum())} of {len(lift)} curves moved by stage 1 (lift ≥ {min_lift:g})"
+
+
+def verdicts(measures: pd.DataFrame, *, min_lift: float = MIN_LIFT) -> pd.DataFrame:
     """One row per axis × measure: the trend's interval, what it shows, each control's, and the verdict.
 
     ``measures`` is the tidy table of :func:`elasticity_lab.experiments.scale.analysis.curve_measures`
@@ -46,6 +70,7 @@ def verdicts(measures: pd.DataFrame) -> pd.DataFrame:
     which is how the rule is tested on synthetic data.
     """
     rows: list[dict[str, Any]] = []
+    everything, measures = measures, moved_only(measures, min_lift)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant inputs inside a seed give rho 0, by design
         for axis in AXES:
@@ -59,6 +84,8 @@ def verdicts(measures: pd.DataFrame) -> pd.DataFrame:
                     "axis": axis, "measure": measure, "claim": CLAIM[axis], "headline": measure == HEADLINE_MEASURE,
                     "direction": direction, "trend": iv.estimate, "low": iv.low, "high": iv.high, "trend_text": iv.text(),
                     "seeds": _seeds(measures, axis, "pretrained", measure), "finding": finding,
+                    "moved": _moved_text(everything, axis, "pretrained", min_lift),
+                    "controls_moved": "; ".join(_moved_text(everything, axis, k, min_lift) for k in kinds),
                     "controls": "; ".join(CONTROL_WORDS[k] for k in ctl),
                     "control_trend_text": "; ".join(c.text() for c in ctl.values()),
                     "control_finding": "; ".join(ctl_find.values()),
@@ -84,7 +111,7 @@ def verdict_text(rows: pd.DataFrame) -> str:
     for _, r in rows[rows["headline"]].iterrows():
         out.append(f"**{r['claim'].capitalize()}:** {_answer(r['verdict'])}. The trend of n-to-halfway along {r['axis']} is "
                    f"{r['trend_text']} (Spearman per pre-training seed, t-interval over {r['seeds']} seeds; negative = faster "
-                   f"rebound), so {_finding_words(r['finding'])}; {_control_words(r)}.")
+                   f"rebound; {r['moved']}), so {_finding_words(r['finding'])}; {_control_words(r)}.")
     others = rows[~rows["headline"]]
     lines = [f"- {r['axis']}, {MEASURE_WORDS[r['measure']]}: trend {r['trend_text']}, {r['finding']}; control "
              f"{r['control_trend_text']} ({r['control_finding']}) → **{r['verdict']}**" for _, r in others.iterrows()]
@@ -95,19 +122,20 @@ def _control_words(r: Any) -> str:
     """"on the <control> it is <interval> (<finding>)", one clause per control, or that no control was run."""
     if not r["controls"]:
         return "no control was run"
-    parts = zip(r["controls"].split("; "), r["control_trend_text"].split("; "), r["control_finding"].split("; "))
-    return "; ".join(f"on the {name} it is {text} ({finding})" for name, text, finding in parts)
+    parts = zip(r["controls"].split("; "), r["control_trend_text"].split("; "), r["control_finding"].split("; "),
+                r["controls_moved"].split("; "))
+    return "; ".join(f"on the {name} it is {text} ({finding}; {moved})" for name, text, finding, moved in parts)
 
 
 def _finding_words(finding: str) -> str:
     return {SHOWS: "the predicted fall shows", "does not show": "the predicted fall does not show",
-            "undecided": "the interval cannot tell whether it falls", NOT_RUN: "it was not run"}.get(finding, finding)
+            "undecided": "the interval cannot tell whether it falls", NOT_RUN: "there is no trend to measure"}.get(finding, finding)
 
 
 def _answer(verdict: str) -> str:
     return {"survives": "yes, and it survives its controls",
             "does not survive": "the trend shows, but its control shows it too, so it is not credited to elasticity",
-            SHOWS: "shows", NOT_RUN: "not run", "undecided": "undecided (the data cannot tell)",
+            SHOWS: "shows", NOT_RUN: "not measurable here (too few curves that stage 1 moved: a trend needs three per seed)", "undecided": "undecided (the data cannot tell)",
             "does not show": "no (the trend is absent or goes the other way)"}.get(verdict, verdict)
 
 
