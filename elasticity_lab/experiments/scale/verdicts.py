@@ -77,21 +77,26 @@ def verdicts(measures: pd.DataFrame, *, min_lift: float = MIN_LIFT) -> pd.DataFr
             for measure, direction in ELASTIC_DIRECTION.items():
                 iv = _trend(measures, axis, "pretrained", measure)
                 finding = decide(iv, direction=direction)
-                kinds = [k for k in CONTROLS[axis] if k in set(measures.loc[measures["axis"] == axis, "base_kind"])]
+                kinds = [k for k in CONTROLS[axis] if k in set(everything.loc[everything["axis"] == axis, "base_kind"])]
                 ctl = {kind: _trend(measures, axis, kind, measure) for kind in kinds}
                 ctl_find = {kind: decide(c, direction=direction) for kind, c in ctl.items()}
                 rows.append({
                     "axis": axis, "measure": measure, "claim": CLAIM[axis], "headline": measure == HEADLINE_MEASURE,
-                    "direction": direction, "trend": iv.estimate, "low": iv.low, "high": iv.high, "trend_text": iv.text(),
+                    "direction": direction, "trend": iv.estimate, "low": iv.low, "high": iv.high, "trend_text": _text(iv, finding),
                     "seeds": _seeds(measures, axis, "pretrained", measure), "finding": finding,
                     "moved": _moved_text(everything, axis, "pretrained", min_lift),
                     "controls_moved": "; ".join(_moved_text(everything, axis, k, min_lift) for k in kinds),
                     "controls": "; ".join(CONTROL_WORDS[k] for k in ctl),
-                    "control_trend_text": "; ".join(c.text() for c in ctl.values()),
+                    "control_trend_text": "; ".join(_text(c, ctl_find[k]) for k, c in ctl.items()),
                     "control_finding": "; ".join(ctl_find.values()),
                     "verdict": survives(finding, list(ctl_find.values())),
                 })
     return pd.DataFrame(rows)
+
+
+def _text(iv: Interval, finding: str) -> str:
+    """The interval in words; where no seed has three moved curves there is no trend, and it says so."""
+    return "no trend (no seed has three curves that stage 1 moved)" if finding == NOT_RUN else iv.text()
 
 
 def _seeds(measures: pd.DataFrame, axis: str, kind: str, measure: str) -> int:
@@ -109,7 +114,9 @@ def verdict_text(rows: pd.DataFrame) -> str:
     """The verdicts as Markdown sentences generated from the rows (the chapter's prose can never disagree with them)."""
     out = []
     for _, r in rows[rows["headline"]].iterrows():
-        out.append(f"**{r['claim'].capitalize()}:** {_answer(r['verdict'])}. The trend of n-to-halfway along {r['axis']} is "
+        answer = ("undecided: the trend shows, but stage 1 moved none of its controls, so it cannot be set against one"
+                  if r["finding"] == SHOWS and r["verdict"] == "undecided" else _answer(r["verdict"]))
+        out.append(f"**{r['claim'].capitalize()}:** {answer}. The trend of n-to-halfway along {r['axis']} is "
                    f"{r['trend_text']} (Spearman per pre-training seed, t-interval over {r['seeds']} seeds; negative = faster "
                    f"rebound; {r['moved']}), so {_finding_words(r['finding'])}; {_control_words(r)}.")
     others = rows[~rows["headline"]]
