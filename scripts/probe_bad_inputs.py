@@ -207,12 +207,29 @@ def function_probes() -> None:
     probe("sft", "examples", "wrong type (str)", lambda: run_sft("hello"))
     probe("sft", "examples", "dict None", lambda: run_sft([{"prompt": None, "response": "x"}]))
     probe("sft", "config", "wrong type", lambda: sft(*tiny(), examples(), config="fast", progress=False))
-    probe("sft", "unknown_option", "wrong name", lambda: run_sft(learning_rate=1e-3))
+    probe("sft", "learning_rate", "wrong name", lambda: run_sft(learning_rate=1e-3))
     probe("preference_train", "data", "None in pair", lambda: preference_train(*tiny(), [("p", None, "r")], max_steps=1))
     probe("preference_train", "data", "None chosen (dict)",
           lambda: preference_train(*tiny(), [{"prompt": "p", "chosen": None, "rejected": "r"}], max_steps=1))
     probe("preference_train", "data", "kto None response",
           lambda: preference_train(*tiny(), [("p", None, True), ("p", "x", False)], algorithm="kto", max_steps=1))
+
+    from elasticity_lab.lm.generation import generate
+
+    def run_generate(prompts: Any = ("hello",), **kw: Any) -> Any:
+        return generate(*tiny(), prompts, **kw)
+
+    probe("generate", "max_new_tokens", "zero", lambda: run_generate(max_new_tokens=0))
+    probe("generate", "max_new_tokens", "float for int", lambda: run_generate(max_new_tokens=2.5))
+    probe("generate", "max_new_tokens", "huge", lambda: run_generate(max_new_tokens=10**9))
+    probe("generate", "temperature", "nan", lambda: run_generate(temperature=NAN))
+    probe("generate", "top_p", "above range", lambda: run_generate(top_p=1.5))
+    probe("generate", "top_p", "nan", lambda: run_generate(top_p=NAN))
+    probe("generate", "batch_size", "zero", lambda: run_generate(batch_size=0))
+    probe("generate", "seed", "negative", lambda: run_generate(seed=-1))
+    probe("generate", "greedy", "wrong type", lambda: run_generate(greedy="yes"))
+    probe("generate", "prompts", "wrong type (str)", lambda: run_generate("hello"))
+    probe("generate", "prompts", "None prompt", lambda: run_generate([None]))
 
     def run_pretrain(*a: Any, **kw: Any) -> Any:
         return pretraining.pretrain(*a, progress=False, use_shipped=False, **kw)
@@ -255,7 +272,9 @@ def function_probes() -> None:
     probe("build_token_tree", "datasets", "negative", lambda: build_token_tree([[[1, -5]]]))
     probe("build_token_tree", "datasets", "wrong type", lambda: build_token_tree([[["a", "b"]]]))
     probe("build_token_tree", "datasets", "float tokens", lambda: build_token_tree([[[1.5, 2.0]]]))
-    probe("build_token_tree", "datasets", "wrong shape (3-D)", lambda: build_token_tree(__import__("numpy").zeros((2, 2, 2), int)))
+    # a 3-D array is a stack of equal-sized data sets (valid); 1-D and 4-D arrays are not data sets
+    probe("build_token_tree", "datasets", "wrong shape (1-D)", lambda: build_token_tree(__import__("numpy").arange(3)))
+    probe("build_token_tree", "datasets", "wrong shape (4-D)", lambda: build_token_tree(__import__("numpy").zeros((2, 2, 2, 2), int)))
     probe("build_token_tree", "datasets", "wrong type (str)", lambda: build_token_tree("abc"))
     probe("build_token_tree", "vocab_size", "zero", lambda: build_token_tree([[[1, 2]]], vocab_size=0))
     probe("build_token_tree", "vocab_size", "float for int", lambda: build_token_tree([[[1, 2]]], vocab_size=4.5))
@@ -290,16 +309,16 @@ def function_probes() -> None:
     probe("World.score", "responses", "wrong type", lambda: W().score("safety", ["a"], [None]))
     probe("World.classify", "response", "wrong type", lambda: W().classify("safety", "a", None))
     probe("World.base_rate", "task", "wrong name", lambda: W().base_rate("poetry"))
-    probe("World", "overrides", "wrong name", lambda: __import__("elasticity_lab.microworld.world", fromlist=["World"]).World(colour=3))
+    probe("World", "colour", "wrong name", lambda: __import__("elasticity_lab.microworld.world", fromlist=["World"]).World(colour=3))
     probe("World.encode", "text", "wrong type", lambda: W().encode(None))
 
-    probe("load_base", "spec", "missing checkpoint", lambda: load_base("nano@tokens-123"))
-    probe("load_base", "spec", "bad revision", lambda: load_base("micro@tokens-abc"))
-    probe("load_base", "spec", "missing file", lambda: load_base("./no/such/folder"))
-    probe("load_base", "spec", "missing file (abs)", lambda: load_base("/no/such/folder"))
+    probe("load_base", "revision", "missing checkpoint", lambda: load_base("nano@tokens-123"))
+    probe("load_base", "revision", "bad revision", lambda: load_base("micro@tokens-abc"))
+    probe("load_base", "source", "missing file", lambda: load_base("./no/such/folder"))
+    probe("load_base", "source", "missing file (abs)", lambda: load_base("/no/such/folder"))
     probe("load_base", "spec", "empty", lambda: load_base(""))
     probe("load_base", "spec", "wrong type", lambda: load_base(123))
-    probe("load_base", "spec", "book base with tokens", lambda: load_base("micro-refusal50@tokens-99"))
+    probe("load_base", "revision", "book base with tokens", lambda: load_base("micro-refusal50@tokens-99"))
     probe("load_base", "device", "wrong name", lambda: load_base("micro@random", device="gpu9"))
 
 
@@ -424,33 +443,59 @@ def _names(param: str, text: str) -> bool:
     return any(n and n in text for n in names)
 
 
+def collect() -> list[tuple[str, str, str, Callable[[], Any]]]:
+    """Every probe as ``(entry, parameter, kind, call)`` (registered once; fixtures are built lazily)."""
+    if not PROBES:
+        config_probes()
+        function_probes()
+        cli_probes()
+    return PROBES
+
+
+def stop_training() -> Callable[[], None]:
+    """Make pre-training raise :class:`WorkStarted` where its loop would begin; returns the undo."""
+    from elasticity_lab.lm import pretraining
+
+    saved = pretraining._train
+
+    def no_training(*a: Any, **kw: Any) -> Any:
+        raise WorkStarted("pre-training began")
+
+    pretraining._train = no_training
+
+    def undo() -> None:
+        pretraining._train = saved
+
+    return undo
+
+
+OUTCOMES = ("clear", "unclear", "silent", "hang")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timeout", type=float, default=8.0, help="seconds per call")
     ap.add_argument("--only", default=None, help="only probes whose entry contains this")
     ap.add_argument("--verbose", action="store_true", help="print the clear ones too")
     args = ap.parse_args()
-    from elasticity_lab.lm import pretraining
-
-    def no_training(*a: Any, **kw: Any) -> Any:
-        raise WorkStarted("pre-training began")
-
-    pretraining._train = no_training  # every probe must fail before this
-    config_probes()
-    function_probes()
-    cli_probes()
+    stop_training()  # every probe must fail before this
     counts: Counter[str] = Counter()
+    by_kind: dict[str, Counter[str]] = {}
     t0 = time.perf_counter()
-    for entry, param, kind, fn in PROBES:
+    for entry, param, kind, fn in collect():
         if args.only and args.only not in entry:
             continue
         outcome, msg = classify(param, fn, args.timeout)
         counts[outcome] += 1
+        by_kind.setdefault(kind, Counter())[outcome] += 1
         if outcome != "clear" or args.verbose:
             print(f"{outcome:8} {entry} {param} [{kind}]: {msg}", flush=True)
     total = sum(counts.values())
+    print(f"\n{'kind of input':28} " + " ".join(f"{o:>7}" for o in OUTCOMES))
+    for kind in sorted(by_kind):
+        print(f"{kind:28} " + " ".join(f"{by_kind[kind][o]:7d}" for o in OUTCOMES))
     print(f"\n{total} probes in {time.perf_counter() - t0:.0f} s: "
-          + ", ".join(f"{counts[k]} {k}" for k in ("clear", "unclear", "silent", "hang")))
+          + ", ".join(f"{counts[k]} {k}" for k in OUTCOMES))
     return 0 if counts["clear"] == total else 1
 
 

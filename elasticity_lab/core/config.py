@@ -44,10 +44,15 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
 # before anything is generated, trained or written.
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     """``repr`` of a value, cut to one short line (a huge list must not flood the message)."""
-    text = repr(value)
+    if isinstance(value, np.ndarray) and value.ndim != 1:
+        return f"an array of shape {value.shape}"
+    text = " ".join(repr(value).split())
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+_show = show_value
 
 
 def _is_number(value: Any) -> bool:
@@ -104,6 +109,15 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
 def check_probability(name: str, value: Any, *, open_low: bool = False, open_high: bool = False) -> float:
     """Return ``value`` if it is a number in [0, 1] (ends excluded on request); otherwise raise a ValueError."""
     return check_range(name, value, 0, 1, lo_open=open_low, hi_open=open_high)
+
+
+def check_betas(name: str, value: Any) -> tuple[float, float]:
+    """Adam's betas: a pair of numbers, each in [0, 1)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name}={_show(value)} is not allowed; it must be a pair (beta1, beta2), each in [0, 1).")
+    for v in value:
+        check_range(name, v, 0, 1, hi_open=True, why="each of the pair")
+    return value
 
 
 def check_str(name: str, value: Any, what: str = "a non-empty string") -> str:

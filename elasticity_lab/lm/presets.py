@@ -49,6 +49,16 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def as_device(device: Any, name: str = "device") -> torch.device:
+    """``device`` as a :class:`torch.device`, or one sentence naming it (``'cpu'``, ``'cuda'``, ``'cuda:0'``, ``'mps'``)."""
+    if isinstance(device, torch.device):
+        return device
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{name}={device!r} is not allowed; give a torch device such as 'cpu', 'cuda', 'cuda:0' or 'mps'.") from None
+
+
 def attention_for(device: torch.device | str) -> str:
     """``eager`` on the CPU (faster for tiny models at short lengths), ``sdpa`` on accelerators."""
     return "eager" if torch.device(device).type == "cpu" else "sdpa"
