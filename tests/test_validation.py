@@ -240,3 +240,24 @@ def test_progress_bars_go_through_core_progress_only() -> None:
     direct = {str(p.relative_to(lib)) for p in lib.rglob("*.py")
               if re.search(r"^\s*(from tqdm|import tqdm)", p.read_text(), re.M)}
     assert direct - PENDING_TQDM <= {"core/progress.py"}, sorted(direct)
+
+
+def test_the_experiments_keep_the_scale_the_cli_resolved(monkeypatch) -> None:
+    """``cli_result(scale)`` must not resolve the environment again (that would undo the flag)."""
+    from elasticity_lab.experiments.rebound import runs as rebound_runs
+    from elasticity_lab.experiments.resistance import runs as resistance_runs
+
+    monkeypatch.setenv("ELASTICITY_SCALE", "full")
+
+    class Seen(Exception):
+        pass
+
+    def seen(config, *a, **k):
+        raise Seen(config.scale)
+
+    monkeypatch.setattr(rebound_runs, "run_rebound", seen)
+    with pytest.raises(Seen, match="^smoke$"):
+        rebound_runs.cli_result("smoke", 1)
+    monkeypatch.setattr(resistance_runs, "default_configs", lambda scale, n_seeds=None: (_ for _ in ()).throw(Seen(scale)))
+    with pytest.raises(Seen, match="^smoke$"):
+        resistance_runs.cli_result("smoke", 1)
