@@ -178,6 +178,14 @@ def config_probes() -> None:
         "n_train": (i, 1, False, None, False), "n_queries": (i, 1, False, None, False), "lr": (f, 0, True, None, False),
         "batch_size": (i, 1, False, None, False), "epochs": (f, 0, True, None, False), "max_new_tokens": (i, 1, False, None, False),
     })
+    from elasticity_lab.experiments.algorithms.config import AlgorithmsConfig
+
+    field_probes("AlgorithmsConfig", lambda **kw: AlgorithmsConfig(scale="smoke", **kw), {
+        "align_batch_size": (i, 1, False, None, False), "n_prompts": (i, 1, False, None, False), "n_kl": (i, 1, False, None, False),
+        "perturb_lr": (f, 0, True, None, False), "target": (f, 0, True, 1, True),
+    })
+    probe("AlgorithmsConfig", "algorithms", "wrong name", lambda: AlgorithmsConfig(algorithms=("sft", "ppo")))
+    probe("AlgorithmsConfig", "seeds", "negative", lambda: AlgorithmsConfig(seeds=(-1, 0)))
     probe("ResistanceConfig", "fractions", "nan", lambda: ResistanceConfig(fractions=(NAN, 0.5, 0.75)))
     probe("ResistanceConfig", "seeds", "wrong type", lambda: ResistanceConfig(seeds=(0.5,)))
 

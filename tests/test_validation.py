@@ -227,10 +227,6 @@ def test_the_check_helpers_say_yes_and_no() -> None:
 # --------------------------------------------------------------------------- progress bars
 
 
-PENDING_TQDM = {"lm/preference.py"}
-"""Routed through core.progress on another branch (issue 9's preference work); drop it from here once merged."""
-
-
 def test_progress_bars_go_through_core_progress_only() -> None:
     """Every bar obeys TQDM_DISABLE only if it is made by core.progress.progress_bar (tqdm ignores the variable
     when ``disable`` is passed); so no other module imports tqdm."""
@@ -239,7 +235,7 @@ def test_progress_bars_go_through_core_progress_only() -> None:
     lib = ROOT / "elasticity_lab"
     direct = {str(p.relative_to(lib)) for p in lib.rglob("*.py")
               if re.search(r"^\s*(from tqdm|import tqdm)", p.read_text(), re.M)}
-    assert direct - PENDING_TQDM <= {"core/progress.py"}, sorted(direct)
+    assert direct <= {"core/progress.py"}, sorted(direct)
 
 
 def test_the_experiments_keep_the_scale_the_cli_resolved(monkeypatch) -> None:
@@ -261,3 +257,8 @@ def test_the_experiments_keep_the_scale_the_cli_resolved(monkeypatch) -> None:
     monkeypatch.setattr(resistance_runs, "default_configs", lambda scale, n_seeds=None: (_ for _ in ()).throw(Seen(scale)))
     with pytest.raises(Seen, match="^smoke$"):
         resistance_runs.cli_result("smoke", 1)
+    import elasticity_lab.experiments.algorithms as algorithms
+
+    monkeypatch.setattr(algorithms, "run_algorithms", seen)
+    with pytest.raises(Seen, match="^smoke$"):
+        algorithms.cli_result("smoke", 2)
