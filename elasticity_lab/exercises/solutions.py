@@ -168,3 +168,15 @@ def attractor_slope(base_rates: list[float], settled: list[float]) -> float:
     x, y = np.asarray(base_rates, float), np.asarray(settled, float)
     return float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
 from elasticity_lab.lm.preference import dpo_loss  # noqa: E402, F401  (exercise 8b.1: the library's own loss)
+
+
+# Chapter 10
+
+
+# Exercise 10.1 teaches the library's own function: its solution is that function.
+from elasticity_lab.experiments.realmodels.verdicts import early_drop  # noqa: E402, F401
+
+
+def pythia_tokens(revision: str) -> float:
+    """Exercise 10.2: ``"stepN"`` → N steps × 1024 sequences × 2048 tokens."""
+    return float(int(revision.removeprefix("step")) * 1024 * 2048)
