@@ -262,3 +262,8 @@ def test_the_experiments_keep_the_scale_the_cli_resolved(monkeypatch) -> None:
     monkeypatch.setattr(algorithms, "run_algorithms", seen)
     with pytest.raises(Seen, match="^smoke$"):
         algorithms.cli_result("smoke", 2)
+    import elasticity_lab.experiments.realmodels as realmodels
+
+    monkeypatch.setattr(realmodels, "run_study", seen)
+    with pytest.raises(Seen, match="^smoke$"):
+        realmodels.cli_result("smoke", 1)
