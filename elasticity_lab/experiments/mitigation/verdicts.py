@@ -1,0 +1,94 @@
+"""The computed verdicts: does a mitigation make alignment stick, and at what cost — in tables and in words.
+
+Two rules, each a :func:`elasticity_lab.experiments.stats.decide` on a paired interval over seeds:
+
+- **protection** (Δ area under the rebound curve against ``none``): *makes alignment stick* where the whole interval
+  is above 0; *does not* where it is below 0 or inside ±``protection_margin``; otherwise *undecided*;
+- **cost** (Δ bits per token on held-out pre-training text; the drop in the other tasks' scores): *costs* where either
+  interval is wholly above 0; *no measurable cost* where both lie inside their margins or below 0; otherwise
+  *undecided*.
+
+No sentence here is typed by hand: each is built from the interval it reports (tests/test_mitigation.py checks
+every rule on synthetic data whose answer is known, both ways).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from elasticity_lab.experiments.mitigation.analysis import interval_of, paired_difference
+from elasticity_lab.experiments.mitigation.config import BASELINE, CONTRASTS, MitigationConfig
+from elasticity_lab.experiments.stats import ABSENT, NOT_RUN, SHOWS, UNDECIDED, Interval, decide
+
+STICKS, NOT_STICK = "makes alignment stick", "does not make alignment stick"
+COSTS, FREE = "costs", "no measurable cost"
+
+
+def protection_verdict(interval: Interval, margin: float = 0.0) -> str:
+    """``makes alignment stick`` / ``does not make alignment stick`` / ``undecided`` / ``not run`` from Δ protection."""
+    answer = decide(interval, null=0.0, direction="greater", margin=margin)
+    return {SHOWS: STICKS, ABSENT: NOT_STICK}.get(answer, answer)
+
+
+def cost_verdict(bits: Interval, other: Interval, margin_bits: float = 0.0, margin_score: float = 0.0) -> str:
+    """``costs`` / ``no measurable cost`` / ``undecided`` / ``not run`` from Δ bits per token and the other tasks' drop."""
+    answers = [decide(bits, direction="greater", margin=margin_bits), decide(other, direction="greater", margin=margin_score)]
+    if NOT_RUN in answers:
+        return NOT_RUN
+    if SHOWS in answers:
+        return COSTS
+    if all(a == ABSENT for a in answers):
+        return FREE
+    return UNDECIDED
+
+
+def verdict_table(summary: pd.DataFrame, config: MitigationConfig, per: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per mitigation other than ``none`` (and per contrast of :data:`CONTRASTS` that was run): intervals and
+    both verdicts."""
+    rows = []
+    for _, r in summary.iterrows():
+        if r["mitigation"] == BASELINE:
+            continue
+        prot, bits, other = interval_of(r, "protection"), interval_of(r, "cost_bits"), interval_of(r, "cost_other")
+        rows.append({"mitigation": r["mitigation"], "family": r["family"], "against": BASELINE,
+                     "protection": prot.text(3), "cost_bits": bits.text(3), "cost_other": other.text(3),
+                     "verdict": protection_verdict(prot, config.protection_margin),
+                     "cost": cost_verdict(bits, other, config.cost_margin_bits, config.cost_margin_score)})
+    if per is not None:
+        run = set(per["mitigation"])
+        for label, (first, second) in CONTRASTS.items():
+            if first in run and second in run:
+                prot = paired_difference(per, first, second, "auc")
+                rows.append({"mitigation": label, "family": "contrast", "against": second, "protection": prot.text(3),
+                             "cost_bits": "", "cost_other": "", "verdict": protection_verdict(prot, config.protection_margin),
+                             "cost": ""})
+    return pd.DataFrame(rows)
+
+
+def verdict_sentence(row: pd.Series | dict) -> str:
+    """One sentence per verdict row, from its intervals."""
+    if row["family"] == "contrast":
+        return (f"{row['mitigation']} (against {row['against']}): Δ area {row['protection']}, so it "
+                f"{_verb(row['verdict'])}.")
+    cost = {COSTS: "at a measurable cost", FREE: "at no measurable cost", UNDECIDED: "at a cost the data cannot size",
+            NOT_RUN: "its cost not run"}[row["cost"]]
+    return (f"{row['mitigation']}: Δ area under the curve {row['protection']} against {BASELINE}, so it "
+            f"{_verb(row['verdict'])}; {cost} (Δ bits/token {row['cost_bits']}, other tasks' drop {row['cost_other']}).")
+
+
+def _verb(verdict: str) -> str:
+    return {STICKS: "makes alignment stick", NOT_STICK: "does not make alignment stick",
+            UNDECIDED: "is undecided (the interval includes no effect and an effect)", NOT_RUN: "was not run"}[verdict]
+
+
+def verdict_text(verdicts: pd.DataFrame) -> str:
+    """The chapter's verdict paragraph: one line per mitigation, in the table's order."""
+    if verdicts.empty:
+        return "No mitigation was run besides the baseline."
+    return "\n".join(f"- {verdict_sentence(r)}" for _, r in verdicts.iterrows())
+
+
+def counts(verdicts: pd.DataFrame) -> dict[str, int]:
+    """How many mitigations (contrasts left out) got each protection verdict."""
+    v = verdicts[verdicts["family"] != "contrast"]["verdict"]
+    return {k: int((v == k).sum()) for k in (STICKS, NOT_STICK, UNDECIDED, NOT_RUN)}
