@@ -167,3 +167,20 @@ def attractor_slope(base_rates: list[float], settled: list[float]) -> float:
     """Exercise 7.3: the least-squares slope cov(x, y) / var(x) of settling levels on base rates."""
     x, y = np.asarray(base_rates, float), np.asarray(settled, float)
     return float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
+
+
+# Chapter 9
+
+
+# Exercises 9.1 and 9.3 teach the library's own functions: their solutions are those functions.
+from elasticity_lab.experiments.mitigation.analysis import area_under_curve  # noqa: E402, F401
+from elasticity_lab.experiments.mitigation.analysis import needed_for as alignment_needed  # noqa: E402, F401
+
+
+def protection_verdict(low: float, high: float, margin: float) -> str:
+    """Exercise 9.2: above 0 → sticks; below 0, or inside ±margin → does not; otherwise undecided."""
+    if low > 0:
+        return "makes alignment stick"
+    if high < 0 or (margin > 0 and low >= -margin and high <= margin):
+        return "does not make alignment stick"
+    return "undecided"
