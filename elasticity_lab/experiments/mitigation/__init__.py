@@ -19,13 +19,14 @@ from elasticity_lab.experiments.mitigation.config import (BASELINE, CATALOGUE, C
                                                           Mitigation, MitigationConfig, default_config)
 from elasticity_lab.experiments.mitigation.runs import base_spec, mitigated_curve, pull_back, run_curves
 from elasticity_lab.experiments.mitigation.study import MitigationResult, cli_result, run_mitigation
-from elasticity_lab.experiments.mitigation.verdicts import (COSTS, FREE, NOT_STICK, STICKS, cost_verdict, counts,
-                                                            protection_verdict, verdict_sentence, verdict_table, verdict_text)
+from elasticity_lab.experiments.mitigation.verdicts import (COSTS, FREE, NOT_STICK, STICKS, cost_verdict, counts, counts_text,
+                                                            protection_verdict, theory_text, verdict_sentence, verdict_table,
+                                                            verdict_text)
 
 __all__ = [
     "area_under_curve", "curve_measures", "interval_of", "needed_for", "paired_difference", "predicted_level",
     "summary_table", "theory_table", "BASELINE", "CATALOGUE", "CONTRASTS", "FAMILIES", "SCALE_PRESETS", "Mitigation",
     "MitigationConfig", "default_config", "base_spec", "mitigated_curve", "pull_back", "run_curves", "MitigationResult",
-    "cli_result", "run_mitigation", "COSTS", "FREE", "NOT_STICK", "STICKS", "cost_verdict", "counts",
+    "cli_result", "run_mitigation", "COSTS", "FREE", "NOT_STICK", "STICKS", "cost_verdict", "counts", "counts_text", "theory_text",
     "protection_verdict", "verdict_sentence", "verdict_table", "verdict_text",
 ]

@@ -53,6 +53,8 @@ def verdict_table(summary: pd.DataFrame, config: MitigationConfig, per: pd.DataF
         rows.append({"mitigation": r["mitigation"], "family": r["family"], "against": BASELINE,
                      "protection": prot.text(3), "cost_bits": bits.text(3), "cost_other": other.text(3),
                      "verdict": protection_verdict(prot, config.protection_margin),
+                     "small": bool(prot.finite and abs(prot.estimate) < config.protection_margin),
+                     "margin": config.protection_margin,
                      "cost": cost_verdict(bits, other, config.cost_margin_bits, config.cost_margin_score)})
     if per is not None:
         run = set(per["mitigation"])
@@ -61,7 +63,8 @@ def verdict_table(summary: pd.DataFrame, config: MitigationConfig, per: pd.DataF
                 prot = paired_difference(per, first, second, "auc")
                 rows.append({"mitigation": label, "family": "contrast", "against": second, "protection": prot.text(3),
                              "cost_bits": "", "cost_other": "", "verdict": protection_verdict(prot, config.protection_margin),
-                             "cost": ""})
+                             "small": bool(prot.finite and abs(prot.estimate) < config.protection_margin),
+                             "margin": config.protection_margin, "cost": ""})
     return pd.DataFrame(rows)
 
 
@@ -72,8 +75,10 @@ def verdict_sentence(row: pd.Series | dict) -> str:
                 f"{_verb(row['verdict'])}.")
     cost = {COSTS: "at a measurable cost", FREE: "at no measurable cost", UNDECIDED: "at a cost the data cannot size",
             NOT_RUN: "its cost not run"}[row["cost"]]
+    small = (f", though by less than the {row['margin']:g} the study counts as mattering"
+             if row.get("small") is True and row["verdict"] == STICKS else "")
     return (f"{row['mitigation']}: Δ area under the curve {row['protection']} against {BASELINE}, so it "
-            f"{_verb(row['verdict'])}; {cost} (Δ bits/token {row['cost_bits']}, other tasks' drop {row['cost_other']}).")
+            f"{_verb(row['verdict'])}{small}; {cost} (Δ bits/token {row['cost_bits']}, other tasks' drop {row['cost_other']}).")
 
 
 def _verb(verdict: str) -> str:
@@ -92,3 +97,35 @@ def counts(verdicts: pd.DataFrame) -> dict[str, int]:
     """How many mitigations (contrasts left out) got each protection verdict."""
     v = verdicts[verdicts["family"] != "contrast"]["verdict"]
     return {k: int((v == k).sum()) for k in (STICKS, NOT_STICK, UNDECIDED, NOT_RUN)}
+
+
+def theory_text(theory: pd.DataFrame) -> str:
+    """The data-ratio paragraph: the theorem's predicted levels next to the measured ones, and the N_a it asks for."""
+    if theory.empty:
+        return "The data-ratio mitigations were not run, so there is nothing to set the theorem's prediction against."
+    first = theory.iloc[0]
+    lines = [f"The pre-training corpus holds about {first['n_pretrain']:,.0f} harmful requests (estimated from the world's "
+             f"shares and its mean document length). After {int(first['n_perturb'])} compliant examples:"]
+    for _, r in theory.iterrows():
+        measured = Interval(r["measured_end"], r["measured_end_low"], r["measured_end_high"], n=3).text(2).lstrip("+")
+        lines.append(f"- N_a = {int(r['n_align']):,} ({r['mitigation']}): the theorem's mixture predicts a refusal share of "
+                     f"{r['predicted_start']:.3f} before the perturbation and {r['predicted_end']:.3f} after it; measured "
+                     f"{r['measured_start']:.2f} before and {measured} after.")
+    lines.append(f"For the mixture to keep the refusal share halfway between the base rate and 1 after the perturbation, it "
+                 f"needs N_a ≈ {first['n_align_needed_for_half']:,.0f}: "
+                 f"{first['n_align_needed_for_half'] / theory['n_align'].max():,.0f} times the largest N_a run here.")
+    return "\n".join(lines)
+
+
+def counts_text(verdicts: pd.DataFrame) -> str:
+    """How many mitigations got each verdict, and which protect at no measurable cost, in one sentence."""
+    c = counts(verdicts)
+    main = verdicts[verdicts["family"] != "contrast"]
+    free = main[(main["verdict"] == STICKS) & (main["cost"] == FREE)]["mitigation"].tolist()
+    total = sum(c.values())
+    text = (f"Of {total} mitigations, {c[STICKS]} {'makes' if c[STICKS] == 1 else 'make'} alignment stick, "
+            f"{c[NOT_STICK]} {'does' if c[NOT_STICK] == 1 else 'do'} not, and {c[UNDECIDED]} "
+            f"{'is' if c[UNDECIDED] == 1 else 'are'} undecided at this scale")
+    text += (f"; protection at no measurable cost: {', '.join(free)}." if free
+             else "; none of them protects at no measurable cost.")
+    return text
