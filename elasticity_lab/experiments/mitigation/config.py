@@ -172,3 +172,16 @@ def default_config(scale: str = "reader", n_seeds: int | None = None, **override
         check_positive("n_seeds", n_seeds)
         preset["seeds"] = tuple(range(n_seeds))
     return MitigationConfig(**{"scale": scale, **preset, **overrides})
+
+
+def catalogue_table(mitigations: tuple[str, ...] | None = None) -> "pd.DataFrame":
+    """The mitigations as a table of their changes to the baseline (a blank where a field keeps the baseline's value)."""
+    import pandas as pd
+
+    base = dataclasses.asdict(CATALOGUE[BASELINE])
+    rows = []
+    for name in mitigations or tuple(CATALOGUE):
+        m = dataclasses.asdict(CATALOGUE[check_choice("mitigation", name, tuple(CATALOGUE))])
+        changes = ", ".join(f"{k} = {v}" for k, v in m.items() if k != "family" and v != base[k])
+        rows.append({"mitigation": name, "family": m["family"], "changes to the baseline": changes or "(the baseline)"})
+    return pd.DataFrame(rows)

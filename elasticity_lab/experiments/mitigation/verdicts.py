@@ -113,7 +113,7 @@ def theory_text(theory: pd.DataFrame) -> str:
                      f"{r['measured_start']:.2f} before and {measured} after.")
     lines.append(f"For the mixture to keep the refusal share halfway between the base rate and 1 after the perturbation, it "
                  f"needs N_a ≈ {first['n_align_needed_for_half']:,.0f}: "
-                 f"{first['n_align_needed_for_half'] / theory['n_align'].max():,.0f} times the largest N_a run here.")
+                 f"{_times(first['n_align_needed_for_half'] / theory['n_align'].max())} the largest N_a run here.")
     return "\n".join(lines)
 
 
@@ -129,3 +129,9 @@ def counts_text(verdicts: pd.DataFrame) -> str:
     text += (f"; protection at no measurable cost: {', '.join(free)}." if free
              else "; none of them protects at no measurable cost.")
     return text
+
+
+def _times(ratio: float) -> str:
+    if ratio < 1:
+        return f"{ratio:.2f} times"
+    return f"{ratio:,.1f} times" if ratio < 10 else f"{ratio:,.0f} times"
