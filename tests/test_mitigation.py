@@ -211,3 +211,12 @@ def test_cli_at_smoke_scale(tmp_path) -> None:
     assert {"mitigation", "verdict", "cost", "protection"} <= set(verdicts.columns) and len(verdicts) >= len(table) - 1
     assert set(verdicts["verdict"]) <= {mi.STICKS, mi.NOT_STICK, "undecided", "not run"}
     assert data["tables"]["theory"] and "nan" not in data["summary"]["verdict_text"].lower()
+
+
+def test_pretraining_seeds_follow_the_fine_tuning_seed_only_when_asked() -> None:
+    m = mi.CATALOGUE["world 0.8 early"]
+    off, on = mi.default_config("reader"), mi.default_config("reader", pretrain_seeds=True)
+    assert mi.base_spec(off, m, 2).seed == 0 and mi.base_spec(on, m, 2).seed == 2
+    spec = mi.base_spec(on, m, 1)
+    assert spec.revision == "light" and dict(spec.world) == {"harmful_refusal": 0.8}
+    assert mi.base_spec(on, mi.CATALOGUE["none"], 1).seed == 1  # the baseline too: the pairs share a pre-training seed

@@ -100,6 +100,9 @@ class MitigationConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     preset: str = "micro"
     pretrain_tokens: int | None = None  # None: the scale's budget (the book bases at reader)
+    # True: the curve of fine-tuning seed s starts from the base pre-trained with seed s (every condition, ``none``
+    # included), so the intervals cover pre-training seeds too; False: every curve starts from pre-training seed 0
+    pretrain_seeds: bool = False
     n_align: int = 32
     n_perturb: tuple[int, ...] = (0, 16, 32, 64, 128)
     lr: float = 1e-3

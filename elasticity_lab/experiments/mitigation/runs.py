@@ -45,12 +45,14 @@ OTHER_TASKS: tuple[str, ...] = tuple(t for t in TASKS if t != "safety")
 """The tasks whose scores a mitigation of the safety behaviour might cost."""
 
 
-def base_spec(config: MitigationConfig, m: Mitigation) -> BaseSpec:
+def base_spec(config: MitigationConfig, m: Mitigation, seed: int = 0) -> BaseSpec:
     """The base of a mitigation: the study's preset at its scale's budget (``full`` uses ``reader``'s), in the
-    default world or the one with a raised refusal share, final or lightly pre-trained checkpoint."""
+    default world or the one with a raised refusal share, final or lightly pre-trained checkpoint; pre-trained with
+    ``seed`` where the study has ``pretrain_seeds`` (the shipped ``-seedN`` bases at ``reader``), else with seed 0."""
     world = {"harmful_refusal": m.world_refusal} if m.world_refusal is not None else {}
     return BaseSpec(config.preset, "light" if m.early else None, world=world,
-                    scale="reader" if config.scale == "full" else config.scale, tokens=config.pretrain_tokens)
+                    scale="reader" if config.scale == "full" else config.scale, tokens=config.pretrain_tokens,
+                    seed=seed if config.pretrain_seeds else 0)
 
 
 def align_steps(config: MitigationConfig, m: Mitigation) -> int | None:
@@ -124,7 +126,8 @@ def mitigated_curve(base: Base, config: MitigationConfig, m: Mitigation, seed: i
 
 def _curve_key(config: MitigationConfig, m: Mitigation, seed: int) -> dict[str, Any]:
     """What a curve depends on: the mitigation's fields (not its name) and the protocol (not the other mitigations)."""
-    keep = ("scale", "preset", "pretrain_tokens", "n_align", "n_perturb", "lr", "align_batch_size", "perturb_batch_size",
+    keep = ("scale", "preset", "pretrain_tokens", "pretrain_seeds", "n_align", "n_perturb", "lr", "align_batch_size",
+            "perturb_batch_size",
             "n_prompts", "n_kl", "n_cost_tokens", "n_other")
     return {"kind": "mitigation-curve", "mitigation": dataclasses.asdict(m), "seed": seed, "config": {k: getattr(config, k) for k in keep}}
 
@@ -133,7 +136,6 @@ def run_curves(config: MitigationConfig, *, progress: bool = True,
                on_curve: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Every (mitigation, seed) curve, each cached on its own (an interrupted study resumes where it stopped)."""
     bases: dict[BaseSpec, Base] = {}
-    default_spec = base_spec(config, config.condition("none"))
     units = [(name, seed) for seed in config.seeds for name in config.mitigations]
     bar = progress_bar(total=len(units), desc="mitigation curves", enabled=progress)
     parts = []
@@ -143,10 +145,11 @@ def run_curves(config: MitigationConfig, *, progress: bool = True,
 
         def compute(m: Mitigation = m, seed: int = seed) -> pd.DataFrame:
             t0 = time.perf_counter()
-            for spec in (base_spec(config, m), default_spec):
+            default_spec = base_spec(config, config.condition("none"), seed)
+            for spec in (base_spec(config, m, seed), default_spec):
                 if spec not in bases:
                     bases[spec] = load_base(spec, progress=progress)
-            table = mitigated_curve(bases[base_spec(config, m)], config, m, seed, bases[default_spec].world)
+            table = mitigated_curve(bases[base_spec(config, m, seed)], config, m, seed, bases[default_spec].world)
             table["seconds"] = time.perf_counter() - t0
             return table
 
