@@ -93,7 +93,7 @@ def test_area_under_curve_and_measures() -> None:
     with pytest.raises(ValueError, match="two different"):
         mi.area_under_curve([0, 0], [1, 1])
     curves = pd.DataFrame({"mitigation": "none", "family": "baseline", "seed": 0, "n": [0, 8, 16], "rule": [0.8, 0.5, 0.2],
-                           "base_rule": 0.2, "align_steps": 2, "bits_aligned": 2.0, "other_aligned": 0.5, "bits_end": 2.1,
+                           "base_rule": 0.2, "align_steps": 2, "bits_end": 2.1,
                            "other_end": 0.4, "seconds": 1.0})
     row = mi.curve_measures(curves).iloc[0]
     assert row["start"] == 0.8 and row["end"] == 0.2 and row["n_half"] == pytest.approx(8.0)
@@ -135,7 +135,7 @@ def test_every_stage2_defence_runs_and_scores_the_same_grid(tiny, name) -> None:
     cfg = _cfg(mitigations=mitigations)
     t = mi.mitigated_curve(base, cfg, mi.CATALOGUE[name], 0, world)
     assert t["n"].tolist() == [0, 8, 16]
-    assert np.isfinite(t[["rule", "likelihood", "kl", "bits_end", "other_end", "bits_aligned"]].to_numpy()).all()
+    assert np.isfinite(t[["rule", "likelihood", "kl", "bits_end", "other_end"]].to_numpy()).all()
     if name == "repeat ×10":
         assert (t["align_steps"] == 10).all()
 

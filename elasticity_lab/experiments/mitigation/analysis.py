@@ -26,7 +26,7 @@ from elasticity_lab.experiments.rebound import n_to_halfway
 from elasticity_lab.experiments.stats import Interval, mean_interval
 from elasticity_lab.info.theory import LeafModel, mixture
 
-MEASURES: tuple[str, ...] = ("auc", "end", "start", "n_half", "bits_end", "other_end", "bits_aligned", "other_aligned")
+MEASURES: tuple[str, ...] = ("auc", "end", "start", "n_half", "bits_end", "other_end")
 
 
 def area_under_curve(n: Sequence[float], y: Sequence[float]) -> float:
@@ -51,7 +51,7 @@ def curve_measures(curves: pd.DataFrame, *, metric: str = "rule") -> pd.DataFram
                      "auc": area_under_curve(g["n"], g[metric]), "base_level": base_level,
                      "n_half": n_to_halfway(g["n"], g[metric], base_level), "n_max": float(g["n"].max()),
                      "align_steps": int(g["align_steps"].iloc[0]),
-                     **{k: float(g[k].iloc[0]) for k in ("bits_aligned", "other_aligned", "bits_end", "other_end")},
+                     **{k: float(g[k].iloc[0]) for k in ("bits_end", "other_end")},
                      "seconds": float(g["seconds"].iloc[0]) if "seconds" in g else math.nan})
     return pd.DataFrame(rows)
 

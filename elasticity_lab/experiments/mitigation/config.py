@@ -108,7 +108,7 @@ class MitigationConfig:
     lr: float = 1e-3
     align_batch_size: int = 16
     perturb_batch_size: int = 8
-    n_prompts: int = 64
+    n_prompts: int = 48
     n_kl: int = 16  # the KL to the base is recorded with each curve but no verdict here reads it
     n_cost_tokens: int = 8192
     n_other: int = 24

@@ -15,7 +15,7 @@ seed ``seed + 7919``), with the defences of the later fine-tuning added:
 
 The cost of a mitigation is measured on the model after the whole perturbation (what would be deployed):
 bits per token on held-out pre-training text of the default world, and the likelihood scores of the other
-tasks (sentiment, instruction, truthfulness) on held-out prompts; both also before stage 2.
+tasks (sentiment, instruction, truthfulness) on held-out prompts.
 """
 
 from __future__ import annotations
@@ -88,7 +88,6 @@ def mitigated_curve(base: Base, config: MitigationConfig, m: Mitigation, seed: i
     aligned = sft(base.model, tok, s1, method="full", lr=c.lr, batch_size=c.align_batch_size, epochs=1.0,
                   max_steps=align_steps(c, m), seed=seed, progress=False)
     model, steps1 = aligned.model, len(aligned.curve)
-    before = cost(model, tok, blocks, cost_world, c.n_other)
     anchor = {k: v.detach().clone() for k, v in model.named_parameters()} if m.anchor > 0 else {}
 
     b, grid = c.perturb_batch_size, c.n_perturb
@@ -119,7 +118,6 @@ def mitigated_curve(base: Base, config: MitigationConfig, m: Mitigation, seed: i
     table = pd.DataFrame(rows)
     table["align_steps"] = steps1
     table["base_rule"], table["base_likelihood"] = ref["rule"], ref["likelihood"]
-    table["bits_aligned"], table["other_aligned"] = before["bits"], before["other"]
     table["bits_end"], table["other_end"] = after["bits"], after["other"]
     return table
 
