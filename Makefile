@@ -9,7 +9,9 @@ export PYTHONHASHSEED := 0
 
 ## make book: create .venv if missing, install, execute every chapter at the reader scale, build _build/html
 ## (the build fetches the offline JavaScript into _vendor/ itself: book/_ext/vendor_assets.py)
+## (scripts/warm_cache.py first computes the chapters' results on every core; the build then reads them from the cache)
 book: install
+	TQDM_DISABLE=1 $(PY) scripts/warm_cache.py
 	TQDM_DISABLE=1 $(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
 	@echo "Open _build/html/index.html"
 
