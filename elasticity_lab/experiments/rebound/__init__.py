@@ -42,7 +42,8 @@ from elasticity_lab.experiments.rebound.analysis import (GROUP, ReboundResult, a
                                                          fit_two_stage, kl_table, kl_threshold_n, mean_std, n_to_halfway, trend)
 from elasticity_lab.experiments.rebound.config import (DIRECTIONS, METRICS, ORDERS, PAPER_KL_TABLE, STEP_MODES, TASKS,
                                                        ReboundConfig, default_config)
-from elasticity_lab.experiments.rebound.runs import base_spec, cli_result, evaluate, plan, run_rebound, staged_curve
+from elasticity_lab.experiments.rebound.runs import (base_spec, cli_result, evaluate, perturb_curve, plan, run_rebound,
+                                                     staged_curve)
 from elasticity_lab.experiments.rebound.tasks import (HubTask, MicroTask, Probe, probe_kl, probe_likelihood, refusal_rule,
                                                       sentiment_rule)
 from elasticity_lab.experiments.rebound.verdicts import summarize, verdict_text, verdicts
@@ -50,7 +51,7 @@ from elasticity_lab.experiments.rebound.verdicts import summarize, verdict_text,
 __all__ = [
     "GROUP", "ReboundResult", "attractor_levels", "attractor_slopes", "curve_fits", "fit_two_stage", "kl_table",
     "kl_threshold_n", "mean_std", "n_to_halfway", "trend", "DIRECTIONS", "METRICS", "ORDERS", "PAPER_KL_TABLE",
-    "STEP_MODES", "TASKS", "ReboundConfig", "default_config", "base_spec", "cli_result", "evaluate", "plan",
+    "STEP_MODES", "TASKS", "ReboundConfig", "default_config", "base_spec", "cli_result", "evaluate", "perturb_curve", "plan",
     "run_rebound", "staged_curve", "HubTask", "MicroTask", "Probe", "probe_kl", "probe_likelihood", "refusal_rule",
     "sentiment_rule", "summarize", "verdict_text", "verdicts",
 ]
