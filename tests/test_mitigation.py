@@ -220,3 +220,19 @@ def test_pretraining_seeds_follow_the_fine_tuning_seed_only_when_asked() -> None
     spec = mi.base_spec(on, m, 1)
     assert spec.revision == "light" and dict(spec.world) == {"harmful_refusal": 0.8}
     assert mi.base_spec(on, mi.CATALOGUE["none"], 1).seed == 1  # the baseline too: the pairs share a pre-training seed
+
+
+def test_the_baseline_is_the_rebound_protocol_exactly(tiny) -> None:
+    """With no mitigation, a curve equals the rebound experiment's own staged_curve (same stages, seeds and scores)."""
+    from elasticity_lab.experiments import rebound as rb
+
+    world, base = tiny
+    cfg = _cfg(mitigations=("none",))
+    mine = mi.mitigated_curve(base, cfg, mi.CATALOGUE["none"], 1, world)
+    suite = MicroTask(base.world, "safety")
+    probe = suite.probe(cfg.n_prompts, cfg.n_kl)
+    theirs = rb.staged_curve(base.model, base.tokenizer, suite, probe, suite.data("aligned", cfg.n_align, 1),
+                             suite.data("unaligned", cfg.n_perturb[-1], 1), cfg.n_perturb, lr=cfg.lr,
+                             align_batch_size=cfg.align_batch_size, perturb_batch_size=cfg.perturb_batch_size, seed=1)
+    cols = ["n", "rule", "likelihood", "kl", "align_steps", "base_rule", "base_likelihood"]
+    pd.testing.assert_frame_equal(mine[cols], theirs[cols])

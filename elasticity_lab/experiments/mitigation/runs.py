@@ -13,6 +13,10 @@ seed ``seed + 7919``), with the defences of the later fine-tuning added:
 - LoRA: the perturbation trains a fresh low-rank adapter on the aligned model (merged for the cost);
 - learning rate: the perturbation's rate is ``lr × lr_factor``.
 
+With no mitigation a curve is exactly :func:`elasticity_lab.experiments.rebound.staged_curve`'s (tested); stage 2 is
+run here rather than through ``rebound.perturb_curve`` because the anchor needs a hook after every optimiser step
+and replay a batch of another size.
+
 The cost of a mitigation is measured on the model after the whole perturbation (what would be deployed):
 bits per token on held-out pre-training text of the default world, and the likelihood scores of the other
 tasks (sentiment, instruction, truthfulness) on held-out prompts.
