@@ -188,7 +188,7 @@ def test_mitigation_fields_are_validated() -> None:
 def test_presets_are_data_with_three_seeds_at_reader() -> None:
     assert set(mi.SCALE_PRESETS) == {"smoke", "reader", "full"}
     reader = mi.default_config("reader")
-    assert len(reader.seeds) >= 3 and reader.mitigations[0] == "none"
+    assert len(reader.seeds) >= 3 and reader.mitigations[0] == "none" and reader.pretrain_seeds
     families = {mi.CATALOGUE[m].family for m in reader.mitigations}
     assert families == set(mi.FAMILIES)
     assert set(mi.default_config("full").mitigations) == set(mi.CATALOGUE)
@@ -215,7 +215,7 @@ def test_cli_at_smoke_scale(tmp_path) -> None:
 
 def test_pretraining_seeds_follow_the_fine_tuning_seed_only_when_asked() -> None:
     m = mi.CATALOGUE["world 0.8 early"]
-    off, on = mi.default_config("reader"), mi.default_config("reader", pretrain_seeds=True)
+    off, on = mi.default_config("reader", pretrain_seeds=False), mi.default_config("reader")
     assert mi.base_spec(off, m, 2).seed == 0 and mi.base_spec(on, m, 2).seed == 2
     spec = mi.base_spec(on, m, 1)
     assert spec.revision == "light" and dict(spec.world) == {"harmful_refusal": 0.8}
