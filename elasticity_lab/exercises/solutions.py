@@ -185,3 +185,15 @@ def protection_verdict(low: float, high: float, margin: float) -> str:
     if high < 0 or (margin > 0 and low >= -margin and high <= margin):
         return "does not make alignment stick"
     return "undecided"
+
+
+# Chapter 10
+
+
+# Exercise 10.1 teaches the library's own function: its solution is that function.
+from elasticity_lab.experiments.realmodels.verdicts import early_drop  # noqa: E402, F401
+
+
+def pythia_tokens(revision: str) -> float:
+    """Exercise 10.2: ``"stepN"`` → N steps × 1024 sequences × 2048 tokens."""
+    return float(int(revision.removeprefix("step")) * 1024 * 2048)

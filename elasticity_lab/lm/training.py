@@ -35,6 +35,7 @@ import torch
 
 from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
 from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.lm.precision import grad_scaler
 from elasticity_lab.lm.presets import cpu_threads, inference_threads
 from elasticity_lab.core.progress import progress_bar
 
@@ -169,8 +170,12 @@ def attach_lora(model: Any, config: SFTConfig) -> Any:
                 p.requires_grad = "lora_" in name
             return model
         model = model.merge_and_unload()
+    targets: Any = list(config.lora_targets)
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    if tuple(targets) == DEFAULT_LORA_TARGETS and not names & set(targets):
+        targets = "all-linear"  # a family without Llama's names (GPT-NeoX, Pythia: query_key_value, dense...): every linear layer but the head
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=list(config.lora_targets), bias="none", task_type="CAUSAL_LM")
+                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
     torch.manual_seed(config.seed)
     return get_peft_model(model, lora)
 
@@ -262,6 +267,7 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
     seen = 0
     torch.manual_seed(config.seed)
     model.train()
+    scaler = grad_scaler()  # loss scaling under ambient fp16 (lm.precision); a pass-through otherwise
     bar = progress_bar(range(total), desc=f"SFT ({config.method})", enabled=progress, leave=False)
     for step in bar:
         idx = order[step * config.batch_size:(step + 1) * config.batch_size]
@@ -278,10 +284,12 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = next_token_loss(logits, batch["labels"])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
         if config.grad_clip is not None:
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.grad_clip)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         value = float(loss.detach())
         seen += len(idx)
         rows.append((step + 1, seen, value, config.learning_rate * factor))

@@ -38,7 +38,8 @@ def base_spec(config: ReboundConfig, kind: str = "pretrained", rate: float | Non
     revision = None if kind == "pretrained" else kind
     if config.on_hub:
         check_choice("kind", kind, ("pretrained", "random"))
-        return BaseSpec(config.hub_model, revision)
+        spec = BaseSpec.parse(config.hub_model)  # "org/model@step1000": a named revision (e.g. a Pythia checkpoint)
+        return spec if revision is None else dataclasses.replace(spec, revision=revision)
     tokens = (config.attractor_tokens if rate is not None else None) or config.pretrain_tokens
     return BaseSpec(config.preset, revision, world={"harmful_refusal": rate} if rate is not None else {},
                     scale="reader" if config.scale == "full" else config.scale, tokens=tokens,
