@@ -170,6 +170,23 @@ def attractor_slope(base_rates: list[float], settled: list[float]) -> float:
 from elasticity_lab.lm.preference import dpo_loss  # noqa: E402, F401  (exercise 8b.1: the library's own loss)
 
 
+# Chapter 9
+
+
+# Exercises 9.1 and 9.3 teach the library's own functions: their solutions are those functions.
+from elasticity_lab.experiments.mitigation.analysis import area_under_curve  # noqa: E402, F401
+from elasticity_lab.experiments.mitigation.analysis import needed_for as alignment_needed  # noqa: E402, F401
+
+
+def protection_verdict(low: float, high: float, margin: float) -> str:
+    """Exercise 9.2: above 0 → sticks; below 0, or inside ±margin → does not; otherwise undecided."""
+    if low > 0:
+        return "makes alignment stick"
+    if high < 0 or (margin > 0 and low >= -margin and high <= margin):
+        return "does not make alignment stick"
+    return "undecided"
+
+
 # Chapter 10
 
 
