@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -56,7 +57,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from elasticity_lab.core.cache import atomic_write_text
-    from elasticity_lab.core.config import check_int, check_output_path, resolve_scale
+    from elasticity_lab.core.config import SCALE_ENV_VAR, check_int, check_output_path, resolve_scale
 
     # an explicit --scale wins; $ELASTICITY_SCALE is the default (for notebooks and book builds)
     scale = resolve_scale(args.scale) if args.scale is None else args.scale
@@ -65,7 +66,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:  # checked before the run, not after it
         check_output_path("--json", args.json)
     module = importlib.import_module(f"elasticity_lab.experiments.{args.experiment}")
-    result = module.cli_result(scale=scale, n_seeds=args.seeds)
+    before = os.environ.get(SCALE_ENV_VAR)
+    os.environ[SCALE_ENV_VAR] = scale  # so that a resolve_scale inside the run sees the flag too
+    try:
+        result = module.cli_result(scale=scale, n_seeds=args.seeds)
+    finally:
+        if before is None:
+            os.environ.pop(SCALE_ENV_VAR, None)
+        else:
+            os.environ[SCALE_ENV_VAR] = before
     text = _json_text(result)
     if args.json:
         atomic_write_text(Path(args.json), text + "\n")

@@ -238,6 +238,23 @@ def test_progress_bars_go_through_core_progress_only() -> None:
     assert direct <= {"core/progress.py"}, sorted(direct)
 
 
+def test_a_run_that_resolves_the_scale_again_still_gets_the_flag(monkeypatch, capsys) -> None:
+    """Every experiment, even one whose ``cli_result`` calls ``resolve_scale`` itself, runs at the flag's scale."""
+    from elasticity_lab import cli, experiments
+    from elasticity_lab.core.config import resolve_scale
+
+    seen = []
+    for name in experiments.EXPERIMENTS:
+        module = importlib.import_module(f"elasticity_lab.experiments.{name}")
+        monkeypatch.setattr(module, "cli_result", lambda scale, n_seeds=None: seen.append(resolve_scale(scale)) or {})
+    monkeypatch.setenv("ELASTICITY_SCALE", "full")
+    for name in experiments.EXPERIMENTS:
+        assert cli.main(["run", name, "--scale", "smoke"]) == 0
+    assert seen == ["smoke"] * len(experiments.EXPERIMENTS)
+    assert resolve_scale(None) == "full"  # the environment is as it was after the run
+    capsys.readouterr()
+
+
 def test_the_experiments_keep_the_scale_the_cli_resolved(monkeypatch) -> None:
     """``cli_result(scale)`` must not resolve the environment again (that would undo the flag)."""
     from elasticity_lab.experiments.rebound import runs as rebound_runs
