@@ -191,6 +191,23 @@ def scale_verdict(finding: str, controls: list[str]) -> str:
     return "survives" if all(c != "shows" for c in counted) else "does not survive"
 
 
+# Chapter 9
+
+
+# Exercises 9.1 and 9.3 teach the library's own functions: their solutions are those functions.
+from elasticity_lab.experiments.mitigation.analysis import area_under_curve  # noqa: E402, F401
+from elasticity_lab.experiments.mitigation.analysis import needed_for as alignment_needed  # noqa: E402, F401
+
+
+def protection_verdict(low: float, high: float, margin: float) -> str:
+    """Exercise 9.2: above 0 → sticks; below 0, or inside ±margin → does not; otherwise undecided."""
+    if low > 0:
+        return "makes alignment stick"
+    if high < 0 or (margin > 0 and low >= -margin and high <= margin):
+        return "does not make alignment stick"
+    return "undecided"
+
+
 # Chapter 10
 
 

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from elasticity_lab.core.cache import config_hash
-from elasticity_lab.core.config import check_choice, check_positive
-from elasticity_lab.lm.pretraining import PretrainConfig, default_pretrain_config, pretrain, run_key
+from elasticity_lab.core.config import check_choice, check_int, check_positive, check_range, check_seed, show_value
 from elasticity_lab.lm.controls import finetuned_only
-from elasticity_lab.lm.presets import PRESETS, choose_device, device_tag, random_model
+from elasticity_lab.lm.pretraining import MAX_PRETRAIN_TOKENS, PretrainConfig, default_pretrain_config, pretrain, run_key
+from elasticity_lab.lm.presets import PRESETS, as_device, choose_device, device_tag, random_model
 from elasticity_lab.microworld.world import World, WorldConfig
 
 BOOK_BASES: dict[str, dict[str, Any]] = {
@@ -94,15 +94,24 @@ class BaseSpec:
                              f"a preset ({', '.join(PRESETS)}), a hub name like 'org/model' or a local folder.")
         if isinstance(self.world, dict):
             object.__setattr__(self, "world", tuple(sorted(self.world.items())))
-        if not 0.0 < self.light_fraction < 1.0:
-            raise ValueError(f"light_fraction={self.light_fraction!r} is not allowed; it must be in (0, 1).")
+        if not isinstance(self.world, tuple) or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in self.world):
+            raise ValueError(f"world={show_value(self.world)} is not allowed; it must be a dict of base rates, e.g. {{'harmful_refusal': 0.5}}.")
+        check_range("light_fraction", self.light_fraction, 0, 1, lo_open=True, hi_open=True)
+        check_seed("seed", self.seed)
+        if self.revision is not None and (not isinstance(self.revision, (str, int)) or isinstance(self.revision, bool)):
+            raise ValueError(f"revision={show_value(self.revision)} is not allowed; it must be a string like 'tokens-4096', 'light' or 'random', or None.")
         if self.micro_world:
             if self.scale is not None:
                 check_choice("scale", self.scale, ("smoke", "reader", "full"))
             if self.tokens is not None:
-                check_positive("tokens", self.tokens)
+                check_int("tokens", self.tokens, 1, MAX_PRETRAIN_TOKENS, why="a budget one run can finish")
             if self.eval_tokens is not None:
                 check_positive("eval_tokens", self.eval_tokens, allow_zero=True)
+            try:
+                self.world_config()
+            except ValueError as err:
+                raise ValueError(f"world: {err}") from None
+            self.pretrain_config()  # validates tokens against one step
             rev = self.revision
             if isinstance(rev, str) and rev.startswith("tokens-") and rev[7:].isdigit():
                 rev = int(rev[7:])
@@ -121,18 +130,20 @@ class BaseSpec:
                 raise ValueError(f"source={self.source!r} is a book base, whose world and budget are fixed; give a preset "
                                  f"({', '.join(PRESETS)}) to choose scale, tokens or world.")
             object.__setattr__(self, "revision", rev)
-            self.world_config()  # validates the base-rate overrides
+        elif self.source.startswith((".", "/", "~", "\\")) or self.source.count("/") > 1:
+            if not Path(self.source).expanduser().is_dir():
+                raise ValueError(f"source={self.source!r} is not allowed; no such folder (a hub name looks like 'org/model').")
         elif not ("/" in self.source or Path(self.source).expanduser().is_dir()):
             raise ValueError(f"source={self.source!r} is not allowed; give a book base ({', '.join(BOOK_BASES)}), "
                              f"a preset ({', '.join(PRESETS)}), a hub name like 'org/model' or a local folder.")
 
     @classmethod
-    def parse(cls, text: str | BaseSpec, **fields: Any) -> BaseSpec:
+    def parse(cls, text: str | BaseSpec, name: str = "spec", **fields: Any) -> BaseSpec:
         """``"source[@revision]"`` → a spec (``fields`` set the rest); a spec is returned as it is."""
         if isinstance(text, BaseSpec):
             return text
         if not isinstance(text, str) or not text:
-            raise ValueError(f"base={text!r} is not allowed; give a non-empty string like 'micro', 'micro@random' or 'org/model'.")
+            raise ValueError(f"{name}={text!r} is not allowed; give a non-empty string like 'micro', 'micro@random' or 'org/model'.")
         source, _, revision = text.partition("@")
         return cls(source, revision or None, **fields)
 
@@ -221,6 +232,8 @@ def load_base(spec: BaseSpec | str = "micro", *, device: Any = None, progress: b
     results computed there are cached apart from the CPU's.
     """
     spec = BaseSpec.parse(spec)
+    if device is not None:
+        device = as_device(device)
     if not spec.micro_world:
         from elasticity_lab.lm.hub import load_pretrained
 

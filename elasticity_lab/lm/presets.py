@@ -106,6 +106,16 @@ def device_tag(device: torch.device | str) -> dict[str, str]:
     return {"device": kind, "precision": "bf16-autocast+tf32" if kind == "cuda" else "fp32"}
 
 
+def as_device(device: Any, name: str = "device") -> torch.device:
+    """``device`` as a :class:`torch.device`, or one sentence naming it (``'cpu'``, ``'cuda'``, ``'cuda:0'``, ``'mps'``)."""
+    if isinstance(device, torch.device):
+        return device
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{name}={device!r} is not allowed; give a torch device such as 'cpu', 'cuda', 'cuda:0' or 'mps'.") from None
+
+
 def attention_for(device: torch.device | str) -> str:
     """``eager`` on the CPU (faster for tiny models at short lengths), ``sdpa`` on accelerators."""
     return "eager" if torch.device(device).type == "cpu" else "sdpa"

@@ -43,10 +43,11 @@ from elasticity_lab.core.cache import (
     save_tensors,
     save_torch_state,
 )
-from elasticity_lab.core.config import by_scale, check_choice, check_positive
+from elasticity_lab.core.config import (by_scale, check_betas, check_choice, check_int, check_positive, check_range, check_seed,
+                                        show_value)
 from elasticity_lab.core.progress import progress_bar
-from elasticity_lab.lm.presets import (MAX_POSITIONS, PRESETS, autocast_for, cpu_threads, device_tag, inference_threads, model_config,
-                                       preset_dict, random_model)
+from elasticity_lab.lm.presets import (MAX_POSITIONS, PRESETS, as_device, autocast_for, cpu_threads, device_tag, inference_threads,
+                                       model_config, preset_dict, random_model)
 from elasticity_lab.lm.shipped import shipped_checksums, shipped_dir
 from elasticity_lab.lm.training import SCHEDULES, lr_factor, make_optimizer, next_token_loss
 from elasticity_lab.microworld.world import World, WorldConfig
@@ -56,6 +57,10 @@ RESUME_FILE = "resume.pt"
 """A run's resume state: one file (model, optimizer, step, seconds, curve), written atomically with its checksum."""
 PREGENERATE_TOKENS = 64 * 2**20
 """Runs up to this many tokens generate their corpus before the loop (≤ 0.5 GB); longer ones stream it."""
+
+
+MAX_PRETRAIN_TOKENS = 10**11
+"""The largest token budget a config accepts (``full`` runs on a GPU use about 10⁸; more would never finish)."""
 
 
 @dataclass(frozen=True)
@@ -88,22 +93,29 @@ class PretrainConfig:
     threads: int | None = 1
 
     def __post_init__(self) -> None:
-        check_positive("tokens", self.tokens)
+        check_int("tokens", self.tokens, 1, MAX_PRETRAIN_TOKENS, why="a budget one run can finish")
         if self.threads is not None:
-            check_positive("threads", self.threads)
-        check_positive("batch_size", self.batch_size)
-        if not 8 <= self.seq_len <= MAX_POSITIONS:
-            raise ValueError(f"seq_len={self.seq_len!r} is not allowed; it must be from 8 to {MAX_POSITIONS} (the presets' positions).")
+            check_int("threads", self.threads, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("seq_len", self.seq_len, 8, MAX_POSITIONS, why="the presets' positions")
         check_positive("lr", self.lr)
+        check_range("min_lr_ratio", self.min_lr_ratio, 0, 1)
+        check_range("warmup_fraction", self.warmup_fraction, 0, 1, hi_open=True)
         check_choice("schedule", self.schedule, SCHEDULES)
-        check_positive("n_checkpoints", self.n_checkpoints)
-        check_positive("eval_tokens", self.eval_tokens, allow_zero=True)
+        check_betas("betas", self.betas)
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        if self.grad_clip is not None:  # None: no clipping; a negative norm would turn steps into ascent
+            check_range("grad_clip", self.grad_clip, 0, lo_open=True, why="or None for no clipping")
+        check_int("n_checkpoints", self.n_checkpoints, 1)
+        check_int("eval_tokens", self.eval_tokens, 0, MAX_PRETRAIN_TOKENS)
+        check_seed("seed", self.seed)
         if self.tokens < self.tokens_per_step:
             raise ValueError(f"tokens={self.tokens} is not allowed; it must be at least one step (batch_size × seq_len = {self.tokens_per_step}).")
         if self.checkpoints is not None:
+            if not isinstance(self.checkpoints, (tuple, list)):
+                raise ValueError(f"checkpoints={show_value(self.checkpoints)} is not allowed; it must be a tuple of token budgets or None.")
             for b in self.checkpoints:
-                if not 0 < b <= self.tokens:
-                    raise ValueError(f"checkpoints contains {b!r}; each budget must be in (0, tokens={self.tokens}].")
+                check_int("checkpoints", b, 1, self.tokens, why="each a token budget within tokens")
 
     @property
     def tokens_per_step(self) -> int:
@@ -337,10 +349,18 @@ def pretrain(
     of the run). ``stop_after_steps`` interrupts the run on purpose (used by the resume test).
     A base shipped with the package (:mod:`elasticity_lab.lm.shipped`) is used as is unless ``use_shipped=False``.
     """
+    if world is not None and not isinstance(world, (World, WorldConfig)):
+        raise ValueError(f"world={show_value(world)} is not allowed; it must be a World, a WorldConfig or None (the default world).")
     world = world if isinstance(world, World) else World(world)
     check_choice("preset", preset, PRESETS)
+    if config is not None and not isinstance(config, PretrainConfig):
+        raise ValueError(f"config={show_value(config)} is not allowed; it must be a PretrainConfig or None.")
     config = config or default_pretrain_config(preset)
-    device = torch.device(device)
+    device = as_device(device)
+    if resume_every is not None:
+        check_int("resume_every", resume_every, 1)
+    if stop_after_steps is not None:
+        check_int("stop_after_steps", stop_after_steps, 1)
     # on the CPU the key is the run's alone (shipped bases and old caches stay valid); a GPU run (bf16
     # autocast, TF32) gets its own entry, since its weights differ from the CPU's in the last bits
     key = {**run_key(world, preset, config), **device_tag(device)}

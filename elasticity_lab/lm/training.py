@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 
 from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
-from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.core.config import check_betas, check_choice, check_int, check_positive, check_range, check_seed, show_value
 from elasticity_lab.lm.precision import grad_scaler
 from elasticity_lab.lm.presets import autocast_for, cpu_threads, inference_threads
 from elasticity_lab.core.progress import progress_bar
@@ -81,20 +81,28 @@ class SFTConfig:
             check_positive("lr", self.lr)
         check_positive("epochs", self.epochs)
         if self.max_steps is not None:
-            check_positive("max_steps", self.max_steps)
-        check_positive("batch_size", self.batch_size)
-        check_positive("lora_r", self.lora_r)
+            check_int("max_steps", self.max_steps, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("lora_r", self.lora_r, 1)
         check_positive("lora_alpha", self.lora_alpha)
+        check_range("lora_dropout", self.lora_dropout, 0, 1, hi_open=True)
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
-        if not 0.0 <= self.warmup_fraction < 1.0:
-            raise ValueError(f"warmup_fraction={self.warmup_fraction!r} is not allowed; it must be in [0, 1).")
+        check_range("warmup_fraction", self.warmup_fraction, 0, 1, hi_open=True)
+        check_betas("betas", self.betas)
+        if self.grad_clip is not None:  # None: no clipping; a negative norm would turn steps into ascent
+            check_range("grad_clip", self.grad_clip, 0, lo_open=True, why="or None for no clipping")
+        if not isinstance(self.checkpoint_fractions, (tuple, list)):
+            raise ValueError(f"checkpoint_fractions={self.checkpoint_fractions!r} is not allowed; it must be a tuple of numbers in (0, 1].")
         for f in self.checkpoint_fractions:
-            if not 0.0 < f <= 1.0:
-                raise ValueError(f"checkpoint_fractions contains {f!r}; each must be in (0, 1].")
+            check_range("checkpoint_fractions", f, 0, 1, lo_open=True)
+        check_seed("seed", self.seed)
         if self.threads is not None:
-            check_positive("threads", self.threads)
+            check_int("threads", self.threads, 1)
+        if isinstance(self.lora_targets, str) or not isinstance(self.lora_targets, (tuple, list)) \
+                or not all(isinstance(t, str) and t for t in self.lora_targets):
+            raise ValueError(f"lora_targets={self.lora_targets!r} is not allowed; it must be a tuple of module names, e.g. ('q_proj', 'v_proj').")
         if not self.lora_targets:
-            raise ValueError("lora_targets is not allowed to be empty; name at least one module, e.g. 'q_proj'.")
+            raise ValueError("lora_targets=() is not allowed; name at least one module, e.g. 'q_proj'.")
 
     @property
     def learning_rate(self) -> float:
@@ -194,16 +202,25 @@ def merged_copy(model: Any) -> Any:
 
 
 def _examples_as_pairs(examples: Sequence[Any]) -> list[tuple[str, str]]:
+    """``examples`` as (prompt, response) strings; anything else (a None, a number, a bare string) is refused."""
+    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
+        raise ValueError(f"examples={show_value(examples)} is not allowed; it must be a list of Example objects, "
+                         "(prompt, response) pairs or dicts with 'prompt' and 'response'.")
     pairs = []
-    for ex in examples:
+    for i, ex in enumerate(examples):
         if hasattr(ex, "prompt") and hasattr(ex, "response"):
-            pairs.append((ex.prompt, ex.response))
+            pair = (ex.prompt, ex.response)
         elif isinstance(ex, (tuple, list)) and len(ex) == 2:
-            pairs.append((str(ex[0]), str(ex[1])))
+            pair = (ex[0], ex[1])
         elif isinstance(ex, dict) and "prompt" in ex and "response" in ex:
-            pairs.append((ex["prompt"], ex["response"]))
+            pair = (ex["prompt"], ex["response"])
         else:
-            raise ValueError("examples must be Example objects, (prompt, response) pairs or dicts with 'prompt' and 'response'.")
+            raise ValueError(f"examples[{i}]={show_value(ex)} is not allowed; each example must be an Example, "
+                             "a (prompt, response) pair or a dict with 'prompt' and 'response'.")
+        for part, text in zip(("prompt", "response"), pair):
+            if not isinstance(text, str):
+                raise ValueError(f"examples[{i}] has {part}={show_value(text)}, which is not allowed; it must be a string.")
+        pairs.append(pair)
     return pairs
 
 
@@ -227,7 +244,14 @@ def sft(
     ``config.threads`` threads (default 1: tiny models gain nothing from more, and a shared machine
     loses a lot; see :func:`elasticity_lab.lm.presets.cpu_threads`).
     """
+    if config is not None and not isinstance(config, SFTConfig):
+        raise ValueError(f"config={show_value(config)} is not allowed; it must be an SFTConfig or None.")
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    for key in overrides:
+        if key not in names:
+            raise ValueError(f"{key}= is not an SFT option; choose from {', '.join(sorted(names))}.")
     config = dataclasses.replace(config or SFTConfig(), **overrides)
+    _examples_as_pairs(examples)  # refuse bad data before copying the model
     on_cpu = model_device(model).type == "cpu"
     with cpu_threads(config.threads) if (on_cpu and config.threads) else contextlib.nullcontext():
         return _sft(model, tokenizer, examples, config, progress=progress, copy_model=copy_model, on_step=on_step)

@@ -17,10 +17,10 @@ from elasticity_lab.experiments.realmodels.verdicts import drops, early_drop, ve
 
 def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
     """``python -m elasticity_lab run realmodels``: the sources, the tables as records and the verdicts (JSON-able)."""
-    from elasticity_lab.core.config import resolve_scale
+    from elasticity_lab.core.config import SCALES, check_choice
     from elasticity_lab.core.jsonio import jsonable
 
-    scale = resolve_scale(scale)
+    scale = check_choice("scale", scale, SCALES)  # the CLI resolved it: an explicit --scale wins over the environment
     over = {"seeds": tuple(range(n_seeds))} if n_seeds else {}
     config = default_config(scale, **over)
     result = run_study(config, progress=False)

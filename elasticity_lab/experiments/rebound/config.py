@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.core.config import check_choice, check_int, check_positive, check_range, check_seed
 from elasticity_lab.lm.bases import BASE_KINDS
 from elasticity_lab.lm.hub import DEFAULT_HUB_MODEL
 from elasticity_lab.lm.presets import PRESETS
@@ -105,18 +105,18 @@ class ReboundConfig:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds={self.seeds!r} is not allowed; give one or more distinct integers.")
         for s in self.seeds:
-            check_positive("seeds entry", s, allow_zero=True)
+            check_seed("seeds entry", s)
         check_choice("preset", self.preset, PRESETS)
         # full-parameter SFT only: the paper's recipe, and stage 2 scores the very model it trains
         check_choice("method", self.method, ("full",))
-        for name in ("lr", "align_batch_size", "perturb_batch_size", "n_prompts", "n_kl", "epsilon",
-                     "attractor_n_align", "attractor_batch_size"):
+        for name in ("lr", "epsilon"):
             check_positive(name, getattr(self, name))
+        for name in ("align_batch_size", "perturb_batch_size", "n_prompts", "n_kl", "attractor_n_align", "attractor_batch_size"):
+            check_int(name, getattr(self, name), 1)
         for name in ("fixed_steps", "pretrain_tokens", "attractor_tokens", "max_new_tokens"):
             if getattr(self, name) is not None:
-                check_positive(name, getattr(self, name))
-        if not 0.0 < self.light_fraction < 1.0:
-            raise ValueError(f"light_fraction={self.light_fraction!r} is not allowed; it must be in (0, 1).")
+                check_int(name, getattr(self, name), 1)
+        check_range("light_fraction", self.light_fraction, 0, 1, lo_open=True, hi_open=True)
         for b in self.control_bases:
             check_choice("control_bases entry", b, ("light", "random"))
         for b in self.attractor_bases:

@@ -1,0 +1,137 @@
+"""The computed verdicts: does a mitigation make alignment stick, and at what cost — in tables and in words.
+
+Two rules, each a :func:`elasticity_lab.experiments.stats.decide` on a paired interval over seeds:
+
+- **protection** (Δ area under the rebound curve against ``none``): *makes alignment stick* where the whole interval
+  is above 0; *does not* where it is below 0 or inside ±``protection_margin``; otherwise *undecided*;
+- **cost** (Δ bits per token on held-out pre-training text; the drop in the other tasks' scores): *costs* where either
+  interval is wholly above 0; *no measurable cost* where both lie inside their margins or below 0; otherwise
+  *undecided*.
+
+No sentence here is typed by hand: each is built from the interval it reports (tests/test_mitigation.py checks
+every rule on synthetic data whose answer is known, both ways).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from elasticity_lab.experiments.mitigation.analysis import interval_of, paired_difference
+from elasticity_lab.experiments.mitigation.config import BASELINE, CONTRASTS, MitigationConfig
+from elasticity_lab.experiments.stats import ABSENT, NOT_RUN, SHOWS, UNDECIDED, Interval, decide
+
+STICKS, NOT_STICK = "makes alignment stick", "does not make alignment stick"
+COSTS, FREE = "costs", "no measurable cost"
+
+
+def protection_verdict(interval: Interval, margin: float = 0.0) -> str:
+    """``makes alignment stick`` / ``does not make alignment stick`` / ``undecided`` / ``not run`` from Δ protection."""
+    answer = decide(interval, null=0.0, direction="greater", margin=margin)
+    return {SHOWS: STICKS, ABSENT: NOT_STICK}.get(answer, answer)
+
+
+def cost_verdict(bits: Interval, other: Interval, margin_bits: float = 0.0, margin_score: float = 0.0) -> str:
+    """``costs`` / ``no measurable cost`` / ``undecided`` / ``not run`` from Δ bits per token and the other tasks' drop."""
+    answers = [decide(bits, direction="greater", margin=margin_bits), decide(other, direction="greater", margin=margin_score)]
+    if NOT_RUN in answers:
+        return NOT_RUN
+    if SHOWS in answers:
+        return COSTS
+    if all(a == ABSENT for a in answers):
+        return FREE
+    return UNDECIDED
+
+
+def verdict_table(summary: pd.DataFrame, config: MitigationConfig, per: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per mitigation other than ``none`` (and per contrast of :data:`CONTRASTS` that was run): intervals and
+    both verdicts."""
+    rows = []
+    for _, r in summary.iterrows():
+        if r["mitigation"] == BASELINE:
+            continue
+        prot, bits, other = interval_of(r, "protection"), interval_of(r, "cost_bits"), interval_of(r, "cost_other")
+        rows.append({"mitigation": r["mitigation"], "family": r["family"], "against": BASELINE,
+                     "protection": prot.text(3), "cost_bits": bits.text(3), "cost_other": other.text(3),
+                     "verdict": protection_verdict(prot, config.protection_margin),
+                     "small": bool(prot.finite and abs(prot.estimate) < config.protection_margin),
+                     "margin": config.protection_margin,
+                     "cost": cost_verdict(bits, other, config.cost_margin_bits, config.cost_margin_score)})
+    if per is not None:
+        run = set(per["mitigation"])
+        for label, (first, second) in CONTRASTS.items():
+            if first in run and second in run:
+                prot = paired_difference(per, first, second, "auc")
+                rows.append({"mitigation": label, "family": "contrast", "against": second, "protection": prot.text(3),
+                             "cost_bits": "", "cost_other": "", "verdict": protection_verdict(prot, config.protection_margin),
+                             "small": bool(prot.finite and abs(prot.estimate) < config.protection_margin),
+                             "margin": config.protection_margin, "cost": ""})
+    return pd.DataFrame(rows)
+
+
+def verdict_sentence(row: pd.Series | dict) -> str:
+    """One sentence per verdict row, from its intervals."""
+    if row["family"] == "contrast":
+        return (f"{row['mitigation']} (against {row['against']}): Δ area {row['protection']}, so it "
+                f"{_verb(row['verdict'])}.")
+    cost = {COSTS: "at a measurable cost", FREE: "at no measurable cost", UNDECIDED: "at a cost the data cannot size",
+            NOT_RUN: "its cost not run"}[row["cost"]]
+    small = (f", though by less than the {row['margin']:g} the study counts as mattering"
+             if row.get("small") is True and row["verdict"] == STICKS else "")
+    return (f"{row['mitigation']}: Δ area under the curve {row['protection']} against {BASELINE}, so it "
+            f"{_verb(row['verdict'])}{small}; {cost} (Δ bits/token {row['cost_bits']}, other tasks' drop {row['cost_other']}).")
+
+
+def _verb(verdict: str) -> str:
+    return {STICKS: "makes alignment stick", NOT_STICK: "does not make alignment stick",
+            UNDECIDED: "is undecided (the interval includes no effect and an effect)", NOT_RUN: "was not run"}[verdict]
+
+
+def verdict_text(verdicts: pd.DataFrame) -> str:
+    """The chapter's verdict paragraph: one line per mitigation, in the table's order."""
+    if verdicts.empty:
+        return "No mitigation was run besides the baseline."
+    return "\n".join(f"- {verdict_sentence(r)}" for _, r in verdicts.iterrows())
+
+
+def counts(verdicts: pd.DataFrame) -> dict[str, int]:
+    """How many mitigations (contrasts left out) got each protection verdict."""
+    v = verdicts[verdicts["family"] != "contrast"]["verdict"]
+    return {k: int((v == k).sum()) for k in (STICKS, NOT_STICK, UNDECIDED, NOT_RUN)}
+
+
+def theory_text(theory: pd.DataFrame) -> str:
+    """The data-ratio paragraph: the theorem's predicted levels next to the measured ones, and the N_a it asks for."""
+    if theory.empty:
+        return "The data-ratio mitigations were not run, so there is nothing to set the theorem's prediction against."
+    first = theory.iloc[0]
+    lines = [f"The pre-training corpus holds about {first['n_pretrain']:,.0f} harmful requests (estimated from the world's "
+             f"shares and its mean document length). After {int(first['n_perturb'])} compliant examples:"]
+    for _, r in theory.iterrows():
+        measured = Interval(r["measured_end"], r["measured_end_low"], r["measured_end_high"], n=3).text(2).lstrip("+")
+        lines.append(f"- N_a = {int(r['n_align']):,} ({r['mitigation']}): the theorem's mixture predicts a refusal share of "
+                     f"{r['predicted_start']:.3f} before the perturbation and {r['predicted_end']:.3f} after it; measured "
+                     f"{r['measured_start']:.2f} before and {measured} after.")
+    lines.append(f"For the mixture to keep the refusal share halfway between the base rate and 1 after the perturbation, it "
+                 f"needs N_a ≈ {first['n_align_needed_for_half']:,.0f}: "
+                 f"{_times(first['n_align_needed_for_half'] / theory['n_align'].max())} the largest N_a run here.")
+    return "\n".join(lines)
+
+
+def counts_text(verdicts: pd.DataFrame) -> str:
+    """How many mitigations got each verdict, and which protect at no measurable cost, in one sentence."""
+    c = counts(verdicts)
+    main = verdicts[verdicts["family"] != "contrast"]
+    free = main[(main["verdict"] == STICKS) & (main["cost"] == FREE)]["mitigation"].tolist()
+    total = sum(c.values())
+    text = (f"Of {total} mitigations, {c[STICKS]} {'makes' if c[STICKS] == 1 else 'make'} alignment stick, "
+            f"{c[NOT_STICK]} {'does' if c[NOT_STICK] == 1 else 'do'} not, and {c[UNDECIDED]} "
+            f"{'is' if c[UNDECIDED] == 1 else 'are'} undecided at this scale")
+    text += (f"; protection at no measurable cost: {', '.join(free)}." if free
+             else "; none of them protects at no measurable cost.")
+    return text
+
+
+def _times(ratio: float) -> str:
+    if ratio < 1:
+        return f"{ratio:.2f} times"
+    return f"{ratio:,.1f} times" if ratio < 10 else f"{ratio:,.0f} times"
