@@ -144,4 +144,6 @@ def test_smoke_run_through_the_command_line(tmp_path) -> None:
     verdicts = pd.DataFrame(data["verdicts"])
     assert set(verdicts["verdict"]) <= {"survives", "does not survive", SHOWS, ABSENT, UNDECIDED, NOT_RUN}
     assert set(data["headline"]) == {"elasticity grows with model size", "elasticity grows with pre-training volume"}
-    assert np.isfinite(verdicts["trend"].astype(float)).any()
+    # at smoke, stage 1 may move too few curves for any trend: then every verdict says so in words, never NaN
+    assert np.isfinite(verdicts["trend"].astype(float)).any() or (verdicts["verdict"] == NOT_RUN).all()
+    assert "nan" not in verdict_text(verdicts).lower()
