@@ -178,3 +178,10 @@ def test_three_points_that_agree_say_so() -> None:
     size = rows.loc["the drop rises with model size"]
     assert size["verdict"] == "shows" and "only 3 bases per seed" in size["note"] and "no width" in size["note"]
     assert "no width" in rows.loc["the drop rises with pre-training volume", "note"]
+
+
+def test_saturation_sentence_names_the_flat_bases_only() -> None:
+    curves = pd.DataFrame(dict(base=["a", "a", "b", "b"], base_likelihood=[1.0, 1.0, 0.7, 0.7]))
+    text = rm.saturation_sentence(curves)
+    assert "1 of 2 bases" in text and "(a)" in text and text.endswith(".")
+    assert rm.saturation_sentence(curves.assign(base_likelihood=0.5)) == ""

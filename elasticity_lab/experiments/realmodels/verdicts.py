@@ -146,3 +146,17 @@ def verdict_prose(rows: pd.DataFrame, *, stand_ins: bool) -> str:
         note = str(r.get("note", "") or "")
         lines.append(f"- *{r['claim']}*: {est} ({r['test']}): **{word}**" + (f"; {note}." if note else "."))
     return "\n".join(lines)
+
+
+def saturation_sentence(curves: pd.DataFrame, metric: str = "likelihood") -> str:
+    """One sentence on the bases whose ``metric`` already sits at its bound before any fine-tuning (``base_<metric>``),
+    generated from the curves; empty where none does."""
+    col = f"base_{metric}"
+    if curves.empty or col not in curves:
+        return ""
+    base = curves.groupby("base", sort=False)[col].mean()
+    flat = [b for b, v in base.items() if min(abs(v), abs(1.0 - v)) < RESOLUTION]
+    if not flat:
+        return ""
+    return (f"Before any fine-tuning, the {metric} score of {len(flat)} of {len(base)} bases already sits at its bound "
+            f"({', '.join(flat)}): their curves have no room to move, so their drops are not measured.")
