@@ -152,3 +152,36 @@ def test_verdicts_not_run_in_words() -> None:
     rows = rm.verdict_rows(pd.DataFrame(columns=list(rm.verdicts.DROP_COLUMNS) if hasattr(rm, "verdicts") else
                                         ["axis", "base", "base_kind", "x", "seed", "metric", "drop"]))
     assert set(rows["verdict"]) == {"not run"} and "nan" not in rows["estimate [95% interval]"].str.lower().tolist()
+
+
+def test_saturated_scores_leave_every_claim_undecided() -> None:
+    # scores pinned at 1 before and after the first batch: the "drops" are rounding residue that happens to rise with
+    # volume and size (the reader-scale stand-ins looked exactly like this), so a rank rule alone would say "shows"
+    d = _synthetic(lambda i: 10.0 ** (i - 16), 1e-16, lambda i: 10.0 ** (i - 16), noise=0.0)
+    d["start"], d["after"], d["saturated"] = 1.0, 1.0 - d["drop"], True
+    rows = rm.verdict_rows(d).set_index("claim")
+    assert (rows["verdict"] == "undecided (saturated)").all()
+    assert rows["note"].str.contains("rounding residue").all()
+    assert "0 of 4 claims show" in rm.verdict_prose(rows.reset_index(), stand_ins=True)
+
+
+def test_drops_flag_saturated_curves_only() -> None:
+    curves = pd.DataFrame(dict(axis="size", base=["a"] * 2 + ["b"] * 2, base_kind="pretrained", x=[1, 1, 2, 2], task="safety",
+                               n_align=8, seed=0, n=[0, 8, 0, 8], likelihood=[1.0, 1.0 - 1e-15, 0.9, 0.7], rule=[0.5, 0.4, 0.5, 0.4]))
+    d = rm.drops(curves).set_index(["base", "metric"])
+    assert d.loc[("a", "likelihood"), "saturated"] and not d.loc[("b", "likelihood"), "saturated"]
+    assert not d.loc[("a", "rule"), "saturated"]
+
+
+def test_three_points_that_agree_say_so() -> None:
+    rows = rm.verdict_rows(_synthetic(lambda i: 0.1 * i, 0.0, lambda i: 0.2 * i, noise=0.0)).set_index("claim")
+    size = rows.loc["the drop rises with model size"]
+    assert size["verdict"] == "shows" and "only 3 bases per seed" in size["note"] and "no width" in size["note"]
+    assert "no width" in rows.loc["the drop rises with pre-training volume", "note"]
+
+
+def test_saturation_sentence_names_the_flat_bases_only() -> None:
+    curves = pd.DataFrame(dict(base=["a", "a", "b", "b"], base_likelihood=[1.0, 1.0, 0.7, 0.7]))
+    text = rm.saturation_sentence(curves)
+    assert "1 of 2 bases" in text and "(a)" in text and text.endswith(".")
+    assert rm.saturation_sentence(curves.assign(base_likelihood=0.5)) == ""

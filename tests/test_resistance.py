@@ -387,3 +387,12 @@ def test_verdicts_are_words_never_nan() -> None:
         rs.verdict_rows(t, pretrained="pre", min_lift=-1.0)
     with pytest.raises(ValueError, match="max_agreement"):
         rs.paired_gaps(t, "mean_loss", max_agreement=1.5)
+
+
+def test_a_control_whose_lift_was_not_measured_is_not_said_to_have_never_moved() -> None:
+    # a hub or stand-in base has no judge: its lift is NaN, and the reason given must say "not measured", not "never moved"
+    t = _verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (-0.3, 0.6, 0.02)})
+    t.loc[t["base"] == "ctl", ["base_share", "final_share"]] = np.nan
+    v, c = _verdicts(t)
+    assert not c["counted"].any() and c["why"].str.contains("not measured").all() and not c["why"].str.contains("never moved").any()
+    assert v["verdict"].str.startswith("undecided").all()

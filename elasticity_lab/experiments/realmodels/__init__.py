@@ -12,7 +12,7 @@ from elasticity_lab.experiments.realmodels.config import (HUB_DATA, PARAMS, PYTH
 from elasticity_lab.experiments.realmodels.runs import (HUB_TIMEOUT_S, RealModelsResult, Sources, random_copy, rebound_config,
                                                         resistance_config, resolve_sources, run_study, standin_root)
 from elasticity_lab.experiments.realmodels.standins import build_standins
-from elasticity_lab.experiments.realmodels.verdicts import drops, early_drop, verdict_prose, verdict_rows
+from elasticity_lab.experiments.realmodels.verdicts import drops, early_drop, saturation_sentence, verdict_prose, verdict_rows
 
 
 def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
@@ -37,6 +37,6 @@ def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
 __all__ = [
     "HUB_DATA", "PARAMS", "PYTHIA", "PYTHIA_REVISIONS", "SCALE_PRESETS", "SIZE_MODELS", "SOURCES", "STUDIES", "RealModelsConfig",
     "default_config", "HUB_TIMEOUT_S", "RealModelsResult", "Sources", "random_copy", "rebound_config", "resistance_config",
-    "resolve_sources", "run_study", "standin_root", "build_standins", "drops", "early_drop", "verdict_prose", "verdict_rows",
+    "resolve_sources", "run_study", "standin_root", "build_standins", "drops", "early_drop", "saturation_sentence", "verdict_prose", "verdict_rows",
     "cli_result",
 ]

@@ -106,6 +106,9 @@ def verdict_rows(table: pd.DataFrame, *, pretrained: str, controls: Sequence[str
                 lift_text = ", ".join(f"{t} {v:+.2f}" if math.isfinite(v) else f"{t} not measured" for t, v in zip(lift["task"], lift["lift"]))
                 if g.empty:
                     why, counted, ci, word, n_used, n_flag = "not run in this answer mode", False, None, NOT_RUN, 0, 0
+                elif not moved and len(lift) and not lift["lift"].apply(math.isfinite).any():  # no judge: nothing to say it moved
+                    why, counted, ci, word, n_used, n_flag = (f"not counted: stage 1's lift was not measured (no judge for this base; "
+                                                              f"needs ≥ {min_lift:.2f})"), False, None, NOT_RUN, 0, 0
                 elif not moved:
                     why, counted, ci, word, n_used, n_flag = f"not counted: stage 1 never moved it (lift {lift_text}; needs ≥ {min_lift:.2f})", False, None, NOT_RUN, 0, 0
                 else:
