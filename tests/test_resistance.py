@@ -387,3 +387,43 @@ def test_verdicts_are_words_never_nan() -> None:
         rs.verdict_rows(t, pretrained="pre", min_lift=-1.0)
     with pytest.raises(ValueError, match="max_agreement"):
         rs.paired_gaps(t, "mean_loss", max_agreement=1.5)
+
+
+def test_pairs_that_all_agree_are_undecided_not_not_run() -> None:
+    t = _verdict_table({"pre": (-0.2, 0.6, 0.02)}, agreement={"1-2": 0.95, "2-3": 0.95, "1-3": 0.95})
+    v, _ = _verdicts(t, controls=())
+    assert (v["finding"] == "undecided").all() and (v["gap (inverse − forward)"] == rs.verdicts.ALL_AGREE).all()
+    assert "not run" not in rs.verdict_prose(v, pd.DataFrame(columns=["control"]))
+    assert rs.gap_words(rs.pooled_gap(rs.paired_gaps(t, "mean_loss"))[0], 0, 0)[1] == "not run"
+
+
+def test_the_control_prose_names_the_answer_modes_and_what_a_counted_control_showed() -> None:
+    t = _verdict_table({"pre": (0.0, 0.6, 0.2), "ctl": (-0.2, 0.6, 0.02)})
+    t = pd.concat([t, _verdict_table({"pre": (0.0, 0.6, 0.2)}).assign(answer_mode="greedy")], ignore_index=True)
+    v, c = _verdicts(t)
+    prose = rs.verdict_prose(v, c)
+    assert "not run with greedy answers" in prose and "shows inverse < forward in 3 of 3 versions" in prose
+    v, c = _verdicts(_verdict_table({"pre": (0.0, 0.6, 0.2), "ctl": (0.0, 0.6, 0.2)}))
+    assert "in 0 of 3 versions" in rs.verdict_prose(v, c)
+
+
+def test_the_base_rate_prediction_shows_only_where_the_low_world_gap_is_lower() -> None:
+    rate = {"pre": 0.2, "ctl": 0.8}
+    yes = rs.world_order(_verdict_table({"pre": (-0.3, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}), rate, answer_modes=("low_temp",))
+    assert (yes["prediction"] == "shows").all() and "shows in 3 of 3" in rs.world_prose(yes)
+    no = rs.world_order(_verdict_table({"pre": (0.0, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}), rate, answer_modes=("low_temp",))
+    assert not (no["prediction"] == "shows").any() and "shows in 0 of 3" in rs.world_prose(no)
+    gaps = rs.world_gaps(_verdict_table({"pre": (-0.3, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}, agreement={p: 0.95 for p in ("1-2", "2-3", "1-3")}),
+                         rate, answer_modes=("low_temp",))
+    assert (gaps["decision"] == "undecided").all() and "nan" not in gaps.to_string().lower()
+
+
+def test_milestone_prose_names_checkpoints_that_landed_together() -> None:
+    m = pd.DataFrame([{"base": "b", "task": "safety", "seeds": 3, "cut by behaviour": 3, "θ1 reached": "82%", "θ2 reached": "100%",
+                       "θ3 reached": "100%"},
+                      {"base": "b", "task": "instruction", "seeds": 3, "cut by behaviour": 3, "θ1 reached": "27%", "θ2 reached": "54%",
+                       "θ3 reached": "76%"},
+                      {"base": "b", "task": "truthfulness", "seeds": 3, "cut by behaviour": 0, "θ1 reached": "cut by steps",
+                       "θ2 reached": "cut by steps", "θ3 reached": "cut by steps"}])
+    text = rs.milestone_prose(m)
+    assert "safety (θ2/θ3)" in text and "instruction (" not in text and "truthfulness cut by steps" in text
