@@ -427,3 +427,15 @@ def test_milestone_prose_names_checkpoints_that_landed_together() -> None:
                        "θ2 reached": "cut by steps", "θ3 reached": "cut by steps"}])
     text = rs.milestone_prose(m)
     assert "safety (θ2/θ3)" in text and "instruction (" not in text and "truthfulness cut by steps" in text
+
+
+def test_the_base_rate_cell_runs_on_three_worlds_one_of_which_always_agrees() -> None:
+    """What chapter 6's base-rate cell does at the reader scale (not run at smoke): three worlds, one with every pair agreeing."""
+    t = pd.concat([_verdict_table({"pre": (-0.1, 0.6, 0.02), "mid": (0.0, 0.6, 0.02)}),
+                   _verdict_table({"hi": (0.0, 0.6, 0.02)}, agreement={p: 0.95 for p in ("1-2", "2-3", "1-3")})], ignore_index=True)
+    rate = {"pre": 0.2, "mid": 0.5, "hi": 0.8}
+    order = rs.world_order(t, rate, answer_modes=("low_temp", "sampled"))
+    gaps = rs.world_gaps(t, rate, answer_modes=("low_temp",))
+    text = order.to_string() + gaps.to_string() + rs.world_prose(order)
+    assert "nan" not in text.lower() and "not run" in set(order["prediction"]) and rs.verdicts.ALL_AGREE in set(order["gap difference"])
+    assert (gaps.loc[gaps["world"] == "refusal 80%", "gap (inverse − forward)"] == rs.verdicts.ALL_AGREE).all()

@@ -273,14 +273,15 @@ def world_order(table: pd.DataFrame, rate_of: dict[str, float], *, answer_modes:
     rows = []
     for metric in metrics:
         gaps = paired_gaps(table, metric)
-        gaps = gaps[~gaps["flagged"]]
         for mode in answer_modes:
             a = gaps[(gaps["base"] == lo_b) & (gaps["answer_mode"] == mode)]
             b = gaps[(gaps["base"] == hi_b) & (gaps["answer_mode"] == mode)]
+            a, b, agree = a[~a["flagged"]], b[~b["flagged"]], (a["flagged"].any() or b["flagged"].any())
             ci = difference_interval(a["gap"].to_numpy(), b["gap"].to_numpy(), a["seed"].tolist(), b["seed"].tolist())
+            text, word = (ALL_AGREE, UNDECIDED) if ci.n == 0 and agree else (ci.text(3), decide(ci, direction="less"))
             rows.append({"metric": metric, "answer_mode": mode,
                          "difference": f"refusal {rate_of[lo_b]:.0%} − refusal {rate_of[hi_b]:.0%}",
-                         "gap difference": ci.text(3), "prediction": decide(ci, direction="less")})
+                         "gap difference": text, "prediction": word})
     return pd.DataFrame(rows)
 
 
