@@ -350,7 +350,7 @@ def test_a_control_that_shows_it_too_means_it_does_not_survive() -> None:
 def test_a_control_that_never_moved_is_not_counted() -> None:
     # the control shows the gap, but stage 1 never changed its behaviour: it must not decide anything
     v, c = _verdicts(_verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (-0.3, 0.0, 0.02)}))
-    assert not c["counted"].any() and c["why"].str.contains("never moved").all() and (c["gap (inverse − forward)"] == "not run").all()
+    assert not c["counted"].any() and c["why"].str.contains("never moved").all() and (c["gap (inverse − forward)"] == "not counted").all()
     assert (v["finding"] == "shows").all() and v["verdict"].str.startswith("undecided").all()
     # with one moved and one unmoved control, only the moved one decides
     t = pd.concat([_verdict_table({"pre": (-0.2, 0.6, 0.02), "light": (0.0, 0.5, 0.2)}),
@@ -439,3 +439,11 @@ def test_the_base_rate_cell_runs_on_three_worlds_one_of_which_always_agrees() ->
     text = order.to_string() + gaps.to_string() + rs.world_prose(order)
     assert "nan" not in text.lower() and "not run" in set(order["prediction"]) and rs.verdicts.ALL_AGREE in set(order["gap difference"])
     assert (gaps.loc[gaps["world"] == "refusal 80%", "gap (inverse − forward)"] == rs.verdicts.ALL_AGREE).all()
+
+
+def test_a_control_too_noisy_to_tell_does_not_let_the_finding_survive() -> None:
+    # the control is moved and counted but its gap spreads so much that it is undecided: the finding cannot survive it
+    v, c = _verdicts(_verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (-0.1, 0.6, 3.0)}))
+    assert (v["finding"] == "shows").all() and (c["decision"] == "undecided").all()
+    assert v["verdict"].str.startswith("undecided (not separated from ctl)").all()
+    assert c["pre-trained − control"].str.contains(r"\[").all()

@@ -17,7 +17,9 @@ Two things are left out before pooling, and counted in the output:
   the world's judge). A base whose behaviour never changed has no alignment to resist, and its identical
   checkpoints would decide the verdict on nothing.
 
-The finding **survives** only if it shows and no counted control shows it too (:func:`stats.survives`).
+The finding **survives** only if it shows, no counted control shows it too (:func:`stats.survives`), and on the tasks
+where each control counts the pre-trained gap is below the control's with an interval (Welch t over seed means): a
+control too noisy to tell leaves the verdict undecided instead of letting the finding survive by itself.
 """
 
 from __future__ import annotations
@@ -110,12 +112,13 @@ def verdict_rows(table: pd.DataFrame, *, pretrained: str, controls: Sequence[str
             main = gaps[(gaps["base"] == pretrained) & (gaps["answer_mode"] == mode)]
             interval, used, flagged = pooled_gap(main)
             gap_text, finding = gap_words(interval, used, flagged)
-            decisions, notes = [], []
+            decisions, notes, unresolved = [], [], []
             for ctl in controls:
                 g = gaps[(gaps["base"] == ctl) & (gaps["answer_mode"] == mode)]
                 lift = lifts[lifts["base"] == ctl]
                 moved = [t for t, m in zip(lift["task"], lift["moved"]) if m and t in set(g["task"])]
                 lift_text = ", ".join(f"{t} {v:+.2f}" if math.isfinite(v) else f"{t} not measured" for t, v in zip(lift["task"], lift["lift"]))
+                sep_text = NOT_RUN
                 if g.empty:
                     why, counted, ci, word, n_used, n_flag = "not run in this answer mode", False, None, NOT_RUN, 0, 0
                 elif not moved:
@@ -128,20 +131,31 @@ def verdict_rows(table: pd.DataFrame, *, pretrained: str, controls: Sequence[str
                            else f"not counted: every pair left out (checkpoints agree on > {max_agreement:.0%} of queries)")
                     if counted:
                         decisions.append(word)
+                        # the pre-trained gap on the same tasks minus the control's: survival needs it below 0 with an
+                        # interval, so a control too noisy to tell cannot let the finding survive by itself
+                        a = main[main["task"].isin(moved) & ~main["flagged"]]
+                        b = g[g["task"].isin(moved) & ~g["flagged"]]
+                        sep = difference_interval(a["gap"].to_numpy(), b["gap"].to_numpy(), a["seed"].tolist(), b["seed"].tolist())
+                        sep_text = sep.text(3)
+                        if word != SHOWS and decide(sep, direction="less") != SHOWS:
+                            unresolved.append(ctl)
                 ctl_rows.append({"metric": metric, "answer_mode": mode, "control": ctl, "counted": counted, "why": why,
-                                 "gap (inverse − forward)": ci.text(3) if ci is not None else NOT_RUN, "pair-seeds": n_used,
-                                 "left out (agree)": n_flag, "decision": word if counted else "not counted"})
+                                 "gap (inverse − forward)": ci.text(3) if ci is not None else ("not counted" if not g.empty else NOT_RUN),
+                                 "pair-seeds": n_used, "left out (agree)": n_flag, "decision": word if counted else "not counted",
+                                 "pre-trained − control": sep_text})
                 notes.append(f"{ctl}: {_word(word, ci) if counted and ci is not None else 'not counted'}")
             verdict = survives(finding, decisions)
             if finding == SHOWS and verdict == UNDECIDED:
                 verdict = "undecided (no counted control)"
+            elif verdict == "survives" and unresolved:
+                verdict = f"undecided (not separated from {', '.join(unresolved)})"
             rows.append({"metric": metric, "answer_mode": mode, "gap (inverse − forward)": gap_text, "pair-seeds": used,
                          "left out (agree)": flagged, "finding": finding, "controls": "; ".join(notes) or "none run", "verdict": verdict,
                          "estimate": interval.estimate, "low": interval.low, "high": interval.high})
     cols = ["metric", "answer_mode", "gap (inverse − forward)", "pair-seeds", "left out (agree)", "finding", "controls", "verdict"]
     verdicts = pd.DataFrame(rows, columns=cols + ["estimate", "low", "high"])
     return verdicts, pd.DataFrame(ctl_rows, columns=["metric", "answer_mode", "control", "counted", "why", "gap (inverse − forward)",
-                                                     "pair-seeds", "left out (agree)", "decision"])
+                                                     "pair-seeds", "left out (agree)", "decision", "pre-trained − control"])
 
 
 def verdict_table(table: pd.DataFrame, **kw) -> pd.DataFrame:
