@@ -350,7 +350,7 @@ def test_a_control_that_shows_it_too_means_it_does_not_survive() -> None:
 def test_a_control_that_never_moved_is_not_counted() -> None:
     # the control shows the gap, but stage 1 never changed its behaviour: it must not decide anything
     v, c = _verdicts(_verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (-0.3, 0.0, 0.02)}))
-    assert not c["counted"].any() and c["why"].str.contains("never moved").all() and (c["gap (inverse − forward)"] == "not counted").all()
+    assert not c["counted"].any() and c["why"].str.contains("never moved").all() and (c["gap (inverse − forward)"] == "not counted").all() and (c["pre-trained − control"] == "not counted").all()
     assert (v["finding"] == "shows").all() and v["verdict"].str.startswith("undecided").all()
     # with one moved and one unmoved control, only the moved one decides
     t = pd.concat([_verdict_table({"pre": (-0.2, 0.6, 0.02), "light": (0.0, 0.5, 0.2)}),

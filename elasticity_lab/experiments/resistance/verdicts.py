@@ -118,7 +118,7 @@ def verdict_rows(table: pd.DataFrame, *, pretrained: str, controls: Sequence[str
                 lift = lifts[lifts["base"] == ctl]
                 moved = [t for t, m in zip(lift["task"], lift["moved"]) if m and t in set(g["task"])]
                 lift_text = ", ".join(f"{t} {v:+.2f}" if math.isfinite(v) else f"{t} not measured" for t, v in zip(lift["task"], lift["lift"]))
-                sep_text = NOT_RUN
+                sep_text = NOT_RUN if g.empty else "not counted"
                 if g.empty:
                     why, counted, ci, word, n_used, n_flag = "not run in this answer mode", False, None, NOT_RUN, 0, 0
                 elif not moved:
