@@ -186,9 +186,11 @@ def counts_text(verdicts: pd.DataFrame) -> str:
     if free:
         text += f"; protection at no measurable cost: {', '.join(free)}."
     elif len(sticks):
+        parts = [f"{costly} {'has' if costly == 1 else 'have'} a measurable cost" if costly else "none has a measurable cost",
+                 f"the cost of {'all ' if undecided_cost == len(sticks) else ''}{undecided_cost} is undecided "
+                 "(its interval includes no cost and a cost)" if undecided_cost else ""]
         text += (f"; none of them is shown to protect at no measurable cost: of the {len(sticks)} that protect, "
-                 f"{costly} {'has' if costly == 1 else 'have'} a measurable cost and the cost of {undecided_cost} "
-                 "is undecided (its interval includes no cost and a cost).")
+                 + " and ".join(p for p in parts if p) + ".")
     else:
         text += "; none of them protects, so there is no protection to weigh against a cost."
     return text
