@@ -280,3 +280,14 @@ def test_steps_text_credits_steps_or_data_from_the_contrast() -> None:
     v = mi.verdict_table(mi.summary_table(data), mi.default_config("smoke"), data)
     assert "More data does more than more steps" in mi.steps_text(v)
     assert "not run" in mi.steps_text(v[v["family"] != "contrast"])
+
+
+def test_theory_text_reads_measured_against_predicted_from_the_interval() -> None:
+    row = {"mitigation": "none", "n_align": 32, "n_pretrain": 1000.0, "n_perturb": 128, "predicted_start": 0.21,
+           "predicted_end": 0.2, "measured_start": 0.45, "n_align_needed_for_half": 900.0}
+    below = pd.DataFrame([{**row, "measured_end": 0.0, "measured_end_low": 0.0, "measured_end_high": 0.05}])
+    inside = pd.DataFrame([{**row, "measured_end": 0.2, "measured_end_low": -0.1, "measured_end_high": 0.5}])
+    above = pd.DataFrame([{**row, "measured_end": 0.5, "measured_end_low": 0.4, "measured_end_high": 0.6}])
+    assert "below the prediction" in mi.theory_text(below)
+    assert "includes the prediction" in mi.theory_text(inside)
+    assert "above the prediction" in mi.theory_text(above)

@@ -164,11 +164,23 @@ def theory_text(theory: pd.DataFrame) -> str:
         measured = Interval(r["measured_end"], r["measured_end_low"], r["measured_end_high"], n=3).text(2).lstrip("+")
         lines.append(f"- N_a = {int(r['n_align']):,} ({r['mitigation']}): the theorem's mixture predicts a refusal share of "
                      f"{r['predicted_start']:.3f} before the perturbation and {r['predicted_end']:.3f} after it; measured "
-                     f"{r['measured_start']:.2f} before and {measured} after.")
+                     f"{r['measured_start']:.2f} before and {measured} after ({_against_theory(r)}).")
     lines.append(f"For the mixture to keep the refusal share halfway between the base rate and 1 after the perturbation, it "
                  f"needs N_a ≈ {first['n_align_needed_for_half']:,.0f}: "
                  f"{_times(first['n_align_needed_for_half'] / theory['n_align'].max())} the largest N_a run here.")
     return "\n".join(lines)
+
+
+def _against_theory(r: pd.Series) -> str:
+    """Where the measured level after the perturbation lies against the mixture's, read from its interval."""
+    lo, hi, pred = r["measured_end_low"], r["measured_end_high"], r["predicted_end"]
+    if not (pd.notna(lo) and pd.notna(hi)):
+        return "too few seeds to compare"
+    if hi < pred:
+        return "after: below the prediction"
+    if lo > pred:
+        return "after: above the prediction"
+    return "after: the interval includes the prediction"
 
 
 def counts_text(verdicts: pd.DataFrame) -> str:
