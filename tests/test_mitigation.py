@@ -236,3 +236,58 @@ def test_the_baseline_is_the_rebound_protocol_exactly(tiny) -> None:
                              align_batch_size=cfg.align_batch_size, perturb_batch_size=cfg.perturb_batch_size, seed=1)
     cols = ["n", "rule", "likelihood", "kl", "align_steps", "base_rule", "base_likelihood"]
     pd.testing.assert_frame_equal(mine[cols], theirs[cols])
+
+
+# --------------------------------------------------------------------------- the start-level confound and the steps control
+
+
+def _per_with_start(starts: dict[str, float], aucs: dict[str, float], seeds=(0, 1, 2)) -> pd.DataFrame:
+    rows = []
+    for s in seeds:
+        for name in starts:
+            rows.append({"mitigation": name, "family": mi.CATALOGUE[name].family, "seed": s, "start": starts[name] + 0.01 * s,
+                         "end": 0.0, "auc": aucs[name] + 0.002 * s * (name != "none"), "base_level": 0.2, "n_half": 10.0,
+                         "bits_end": 2.0, "other_end": 0.5})
+    return pd.DataFrame(rows)
+
+
+def test_a_higher_start_alone_is_not_called_sticking_relative_to_the_start() -> None:
+    # world 0.8 starts twice as high and keeps the same share of its start: Δ area says sticks, relative says not
+    per = _per_with_start({"none": 0.4, "world 0.8": 0.8, "replay 0.5": 0.4}, {"none": 0.1, "world 0.8": 0.2, "replay 0.5": 0.3})
+    v = mi.verdict_table(mi.summary_table(per), mi.default_config("smoke"), per).set_index("mitigation")
+    assert v.loc["world 0.8", "verdict"] == mi.STICKS and bool(v.loc["world 0.8", "starts_higher"])
+    assert v.loc["world 0.8", "verdict_rel"] == mi.NOT_STICK
+    assert v.loc["replay 0.5", "verdict_rel"] == mi.STICKS and not bool(v.loc["replay 0.5", "starts_higher"])
+    text = mi.start_text(v.reset_index())
+    assert "world 0.8" in text and "replay 0.5" not in text and "nan" not in text.lower()
+
+
+def test_start_text_says_no_confound_when_starts_match() -> None:
+    per = _per_with_start({"none": 0.4, "replay 0.5": 0.4}, {"none": 0.1, "replay 0.5": 0.3})
+    v = mi.verdict_table(mi.summary_table(per), mi.default_config("smoke"), per)
+    assert "not confounded" in mi.start_text(v)
+
+
+def test_kept_share_leaves_out_starts_near_zero() -> None:
+    assert mi.kept_share(0.2, 0.8) == pytest.approx(0.25) and math.isnan(mi.kept_share(0.01, 0.02))
+
+
+def test_steps_text_credits_steps_or_data_from_the_contrast() -> None:
+    steps = _per({"data ×10": (0.2, 0.0, 0.0), "repeat ×10": (0.2, 0.0, 0.0)}, noise=0.001)
+    v = mi.verdict_table(mi.summary_table(steps), mi.default_config("smoke"), steps)
+    assert "not from the extra data" in mi.steps_text(v)
+    data = _per({"data ×10": (0.4, 0.0, 0.0), "repeat ×10": (0.1, 0.0, 0.0)}, noise=0.001)
+    v = mi.verdict_table(mi.summary_table(data), mi.default_config("smoke"), data)
+    assert "More data does more than more steps" in mi.steps_text(v)
+    assert "not run" in mi.steps_text(v[v["family"] != "contrast"])
+
+
+def test_theory_text_reads_measured_against_predicted_from_the_interval() -> None:
+    row = {"mitigation": "none", "n_align": 32, "n_pretrain": 1000.0, "n_perturb": 128, "predicted_start": 0.21,
+           "predicted_end": 0.2, "measured_start": 0.45, "n_align_needed_for_half": 900.0}
+    below = pd.DataFrame([{**row, "measured_end": 0.0, "measured_end_low": 0.0, "measured_end_high": 0.05}])
+    inside = pd.DataFrame([{**row, "measured_end": 0.2, "measured_end_low": -0.1, "measured_end_high": 0.5}])
+    above = pd.DataFrame([{**row, "measured_end": 0.5, "measured_end_low": 0.4, "measured_end_high": 0.6}])
+    assert "below the prediction" in mi.theory_text(below)
+    assert "includes the prediction" in mi.theory_text(inside)
+    assert "above the prediction" in mi.theory_text(above)

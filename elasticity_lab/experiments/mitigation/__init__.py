@@ -13,20 +13,20 @@ and seed, cached), ``analysis`` (measures, paired differences, the theorem's pre
 their prose), ``study`` (the whole study and its CLI result).
 """
 
-from elasticity_lab.experiments.mitigation.analysis import (area_under_curve, curve_measures, interval_of, needed_for,
+from elasticity_lab.experiments.mitigation.analysis import (area_under_curve, curve_measures, interval_of, kept_share, needed_for,
                                                             paired_difference, predicted_level, summary_table, theory_table)
 from elasticity_lab.experiments.mitigation.config import (BASELINE, CATALOGUE, CONTRASTS, FAMILIES, SCALE_PRESETS,
                                                           Mitigation, MitigationConfig, catalogue_table, default_config)
 from elasticity_lab.experiments.mitigation.runs import base_spec, mitigated_curve, pull_back, run_curves
 from elasticity_lab.experiments.mitigation.study import MitigationResult, cli_result, run_mitigation
 from elasticity_lab.experiments.mitigation.verdicts import (COSTS, FREE, NOT_STICK, STICKS, cost_verdict, counts, counts_text,
-                                                            protection_verdict, theory_text, verdict_sentence, verdict_table,
+                                                            protection_verdict, start_text, steps_text, theory_text, verdict_sentence, verdict_table,
                                                             verdict_text)
 
 __all__ = [
-    "area_under_curve", "curve_measures", "interval_of", "needed_for", "paired_difference", "predicted_level",
+    "area_under_curve", "curve_measures", "interval_of", "kept_share", "needed_for", "paired_difference", "predicted_level",
     "summary_table", "theory_table", "BASELINE", "CATALOGUE", "CONTRASTS", "FAMILIES", "SCALE_PRESETS", "Mitigation",
     "MitigationConfig", "catalogue_table", "default_config", "base_spec", "mitigated_curve", "pull_back", "run_curves", "MitigationResult",
     "cli_result", "run_mitigation", "COSTS", "FREE", "NOT_STICK", "STICKS", "cost_verdict", "counts", "counts_text", "theory_text",
-    "protection_verdict", "verdict_sentence", "verdict_table", "verdict_text",
+    "protection_verdict", "start_text", "steps_text", "verdict_sentence", "verdict_table", "verdict_text",
 ]

@@ -6,7 +6,10 @@ Measures per curve (rule score, on held-out harmful requests):
   while the perturbation runs; trapezoids over the grid): the study's measure of *protection*;
 - ``end``: the level after the full perturbation;
 - ``n_half``: the compliant examples after which the curve is first halfway from its start to its base's own
-  level (:func:`elasticity_lab.experiments.rebound.n_to_halfway`; not reached within the grid: ``> n_max``).
+  level (:func:`elasticity_lab.experiments.rebound.n_to_halfway`; not reached within the grid: ``> n_max``);
+- ``kept``: ``auc / start``, the share of its own starting level a curve keeps on average over the perturbation
+  (left out where the start is at most :data:`MIN_START`): protection judged relative to where each condition
+  started, so that a mitigation cannot look protective only because stage 1 left it higher.
 
 Every difference is paired by seed (a mitigation and ``none`` with the same seed share their data streams),
 so each seed gives one difference and the interval is a t-interval over the seeds
@@ -26,7 +29,14 @@ from elasticity_lab.experiments.rebound import n_to_halfway
 from elasticity_lab.experiments.stats import Interval, mean_interval
 from elasticity_lab.info.theory import LeafModel, mixture
 
-MEASURES: tuple[str, ...] = ("auc", "end", "start", "n_half", "bits_end", "other_end")
+MEASURES: tuple[str, ...] = ("auc", "end", "start", "n_half", "bits_end", "other_end", "kept")
+MIN_START = 0.05
+"""Below this starting level the relative measure ``kept`` (area ÷ start) is a ratio of noise and is left out."""
+
+
+def kept_share(auc: float, start: float) -> float:
+    """``auc / start``, or NaN where the start is at most :data:`MIN_START` (no level to keep)."""
+    return float(auc / start) if start > MIN_START else math.nan
 
 
 def area_under_curve(n: Sequence[float], y: Sequence[float]) -> float:
@@ -61,17 +71,19 @@ def paired_difference(per: pd.DataFrame, first: str, second: str, measure: str) 
     a = per[per["mitigation"] == first].set_index("seed")[measure]
     b = per[per["mitigation"] == second].set_index("seed")[measure]
     both = a.index.intersection(b.index)
-    d = (a.loc[both] - b.loc[both]).astype(float)
-    return mean_interval(d.to_numpy(), list(both))
+    d = (a.loc[both] - b.loc[both]).astype(float).dropna()
+    return mean_interval(d.to_numpy(), list(d.index))
 
 
 def summary_table(per: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     """One row per mitigation (``none`` first): levels, and protection and costs as paired differences from ``none``.
 
-    ``protection``: Δ area under the curve (aligned share, higher protects); ``cost_bits``: Δ bits per token on
+    ``protection``: Δ area under the curve (aligned share, higher protects); ``start_change``: Δ starting level;
+    ``protection_rel``: Δ ``kept`` (area ÷ start, protection relative to the condition's own start); ``cost_bits``: Δ bits per token on
     held-out pre-training text after the perturbation (higher costs); ``cost_other``: the drop in the other tasks'
     mean likelihood score (higher costs). Each with ``_low``/``_high``; ``none`` has 0 by construction.
     """
+    per = per.assign(kept=[kept_share(a, s) for a, s in zip(per["auc"], per["start"])])
     rows = []
     for name in dict.fromkeys(per["mitigation"]):
         g = per[per["mitigation"] == name]
@@ -80,8 +92,10 @@ def summary_table(per: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
                "base_level": float(g["base_level"].mean()),
                "n_half": float(g["n_half"].mean()) if g["n_half"].notna().all() else math.nan,
                "halfway_reached": int(g["n_half"].notna().sum()),
-               "bits_end": float(g["bits_end"].mean()), "other_end": float(g["other_end"].mean())}
-        for out, measure, sign in (("protection", "auc", 1), ("end_change", "end", 1), ("cost_bits", "bits_end", 1),
+               "bits_end": float(g["bits_end"].mean()), "other_end": float(g["other_end"].mean()),
+               "kept": float(g["kept"].mean()) if g["kept"].notna().any() else math.nan}
+        for out, measure, sign in (("protection", "auc", 1), ("end_change", "end", 1), ("start_change", "start", 1),
+                                   ("protection_rel", "kept", 1), ("cost_bits", "bits_end", 1),
                                    ("cost_other", "other_end", -1)):
             iv = paired_difference(per, name, baseline, measure)
             est, lo, hi = (sign * iv.estimate + 0.0, min(sign * iv.low, sign * iv.high) + 0.0, max(sign * iv.low, sign * iv.high) + 0.0)

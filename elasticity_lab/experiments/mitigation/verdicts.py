@@ -50,8 +50,11 @@ def verdict_table(summary: pd.DataFrame, config: MitigationConfig, per: pd.DataF
         if r["mitigation"] == BASELINE:
             continue
         prot, bits, other = interval_of(r, "protection"), interval_of(r, "cost_bits"), interval_of(r, "cost_other")
+        start, rel = _optional(r, "start_change"), _optional(r, "protection_rel")
         rows.append({"mitigation": r["mitigation"], "family": r["family"], "against": BASELINE,
                      "protection": prot.text(3), "cost_bits": bits.text(3), "cost_other": other.text(3),
+                     "start_change": start.text(2), "starts_higher": decide(start, direction="greater") == SHOWS,
+                     "protection_rel": rel.text(2), "verdict_rel": protection_verdict(rel, config.protection_margin),
                      "verdict": protection_verdict(prot, config.protection_margin),
                      "small": bool(prot.finite and abs(prot.estimate) < config.protection_margin),
                      "margin": config.protection_margin,
@@ -61,11 +64,62 @@ def verdict_table(summary: pd.DataFrame, config: MitigationConfig, per: pd.DataF
         for label, (first, second) in CONTRASTS.items():
             if first in run and second in run:
                 prot = paired_difference(per, first, second, "auc")
-                rows.append({"mitigation": label, "family": "contrast", "against": second, "protection": prot.text(3),
+                rows.append({"mitigation": label, "family": "contrast", "against": second, "first": first,
+                             "protection": prot.text(3),
                              "cost_bits": "", "cost_other": "", "verdict": protection_verdict(prot, config.protection_margin),
                              "small": bool(prot.finite and abs(prot.estimate) < config.protection_margin),
                              "margin": config.protection_margin, "cost": ""})
     return pd.DataFrame(rows)
+
+
+def _optional(row: pd.Series | dict, name: str) -> Interval:
+    """The interval ``name`` of a summary row, or one that reads "not run" where the row lacks it."""
+    return interval_of(row, name) if f"{name}_low" in row else Interval(float("nan"), float("nan"), float("nan"), n=0)
+
+
+def start_text(verdicts: pd.DataFrame) -> str:
+    """Which mitigations start higher than the baseline after stage 1, and whether each still protects relative to its
+    own start (Δ of area ÷ start): the start-level confound named, per mitigation, from intervals."""
+    main = verdicts[verdicts["family"] != "contrast"]
+    if main.empty or "starts_higher" not in main:
+        return "No mitigation was run besides the baseline, so no starting level can be compared."
+    higher = main[main["starts_higher"].astype(bool)]
+    if higher.empty:
+        return (f"No mitigation starts measurably higher than {BASELINE} after stage 1, so the Δ area above is not "
+                "confounded by the starting level.")
+    lines = [f"{len(higher)} of {len(main)} mitigations start measurably higher than {BASELINE} after stage 1, so part of "
+             "their Δ area is a higher start, not a slower fall. Judged relative to each condition's own start "
+             "(Δ of area ÷ start, same rule and margin):"]
+    for _, r in higher.iterrows():
+        same = r["verdict_rel"] == r["verdict"]
+        lines.append(f"- {r['mitigation']}: starts {r['start_change']} higher; relative to its start, Δ {r['protection_rel']}, "
+                     f"so it {_verb(r['verdict_rel'])}"
+                     f"{'' if same else ' (the Δ area alone said: ' + r['verdict'] + ')'}.")
+    return "\n".join(lines)
+
+
+def steps_text(verdicts: pd.DataFrame) -> str:
+    """The paper's mitigation against its fixed-steps control, in plain words: is the gain the data or the extra steps?"""
+    by = verdicts.set_index("mitigation")
+    lines = []
+    for _, c in verdicts[verdicts["family"] == "contrast"].iterrows():
+        first, second = c.get("first"), c["against"]
+        if not (isinstance(first, str) and first.startswith("data") and first in by.index and second in by.index):
+            continue
+        head = (f"{first} gains {by.loc[first, 'protection']} in area over {BASELINE}; {second}, the baseline's own "
+                f"N_a examples trained for the same number of steps, gains {by.loc[second, 'protection']}. ")
+        if c["verdict"] == STICKS:
+            tail = f"More data does more than more steps: at fixed steps the data adds {c['protection']}."
+        elif c["verdict"] == NOT_STICK:
+            tail = (f"At fixed steps the data adds {c['protection']}, nothing that matters: the gain of {first} comes "
+                    "from its extra alignment steps, not from the extra data.")
+        elif c["verdict"] == UNDECIDED:
+            tail = (f"At fixed steps the data adds {c['protection']}, which includes no effect: no gain from the data "
+                    f"itself is shown, and the extra steps alone ({second}) account for the measured gain of {first}.")
+        else:
+            tail = "The fixed-steps contrast was not run."
+        lines.append(head + tail)
+    return "\n\n".join(lines) if lines else "The fixed-steps control was not run, so more data and more steps cannot be told apart here."
 
 
 def verdict_sentence(row: pd.Series | dict) -> str:
@@ -110,11 +164,23 @@ def theory_text(theory: pd.DataFrame) -> str:
         measured = Interval(r["measured_end"], r["measured_end_low"], r["measured_end_high"], n=3).text(2).lstrip("+")
         lines.append(f"- N_a = {int(r['n_align']):,} ({r['mitigation']}): the theorem's mixture predicts a refusal share of "
                      f"{r['predicted_start']:.3f} before the perturbation and {r['predicted_end']:.3f} after it; measured "
-                     f"{r['measured_start']:.2f} before and {measured} after.")
+                     f"{r['measured_start']:.2f} before and {measured} after ({_against_theory(r)}).")
     lines.append(f"For the mixture to keep the refusal share halfway between the base rate and 1 after the perturbation, it "
                  f"needs N_a ≈ {first['n_align_needed_for_half']:,.0f}: "
                  f"{_times(first['n_align_needed_for_half'] / theory['n_align'].max())} the largest N_a run here.")
     return "\n".join(lines)
+
+
+def _against_theory(r: pd.Series) -> str:
+    """Where the measured level after the perturbation lies against the mixture's, read from its interval."""
+    lo, hi, pred = r["measured_end_low"], r["measured_end_high"], r["predicted_end"]
+    if not (pd.notna(lo) and pd.notna(hi)):
+        return "too few seeds to compare"
+    if hi < pred:
+        return "after: below the prediction"
+    if lo > pred:
+        return "after: above the prediction"
+    return "after: the interval includes the prediction"
 
 
 def counts_text(verdicts: pd.DataFrame) -> str:
@@ -126,8 +192,19 @@ def counts_text(verdicts: pd.DataFrame) -> str:
     text = (f"Of {total} mitigations, {c[STICKS]} {'makes' if c[STICKS] == 1 else 'make'} alignment stick, "
             f"{c[NOT_STICK]} {'does' if c[NOT_STICK] == 1 else 'do'} not, and {c[UNDECIDED]} "
             f"{'is' if c[UNDECIDED] == 1 else 'are'} undecided at this scale")
-    text += (f"; protection at no measurable cost: {', '.join(free)}." if free
-             else "; none of them protects at no measurable cost.")
+    sticks = main[main["verdict"] == STICKS]
+    undecided_cost = int((sticks["cost"] == UNDECIDED).sum())
+    costly = int((sticks["cost"] == COSTS).sum())
+    if free:
+        text += f"; protection at no measurable cost: {', '.join(free)}."
+    elif len(sticks):
+        parts = [f"{costly} {'has' if costly == 1 else 'have'} a measurable cost" if costly else "none has a measurable cost",
+                 f"the cost of {'all ' if undecided_cost == len(sticks) else ''}{undecided_cost} is undecided "
+                 "(its interval includes no cost and a cost)" if undecided_cost else ""]
+        text += (f"; none of them is shown to protect at no measurable cost: of the {len(sticks)} that protect, "
+                 + " and ".join(p for p in parts if p) + ".")
+    else:
+        text += "; none of them protects, so there is no protection to weigh against a cost."
     return text
 
 
