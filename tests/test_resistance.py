@@ -295,7 +295,10 @@ def test_seed_s_starts_from_the_base_pretrained_with_seed_s() -> None:
     assert rs.unit_spec("micro-smoke", 1, cfg).seed == 1 and rs.unit_spec("micro-smoke@random", 2, cfg).seed == 2
     assert rs.unit_spec("micro-smoke", 1, rs.ResistanceConfig(bases=("micro-smoke",), seed_bases=False)).seed == 0
     assert rs.unit_spec("micro-smoke", 1, cfg).key()["run"] != rs.unit_spec("micro-smoke", 0, cfg).key()["run"]
-    assert rs.default_configs("reader")["base_rates"].seed_bases is False
+    rates = rs.default_configs("reader")["base_rates"]
+    assert rates.seed_bases  # the base-rate worlds ship pre-training seeds 1 and 2 too
+    from elasticity_lab.lm.bases import BaseSpec
+    assert rs.unit_spec("micro-refusal50", 1, rates).pretrain_config() == BaseSpec("micro-refusal50-seed1").pretrain_config()
 
 
 # --------------------------------------------------------------------------- verdicts on tables with known answers

@@ -172,8 +172,7 @@ SCALE_RUNS: dict[str, dict[str, dict[str, Any]]] = {
     "reader": {
         "main": dict(bases=("micro",), answer_modes=("low_temp", "greedy", "sampled")),
         "controls": dict(bases=("micro@random", "micro@light"), answer_modes=("low_temp", "sampled")),
-        "base_rates": dict(bases=("micro-refusal50", "micro-refusal80"), tasks=("safety",), answer_modes=("low_temp", "sampled"),
-                           seed_bases=False),
+        "base_rates": dict(bases=("micro-refusal50", "micro-refusal80"), tasks=("safety",), answer_modes=("low_temp", "sampled")),
     },
     "full": {
         "main": dict(bases=(DEFAULT_HUB_MODEL,), method="lora", lr=2e-4, batch_size=8, n_train=1000, n_queries=200,
@@ -183,9 +182,9 @@ SCALE_RUNS: dict[str, dict[str, dict[str, Any]]] = {
 """The book's runs per scale, as data: ``main`` overrides :class:`ResistanceConfig`'s defaults, every other run
 overrides ``main``. ``controls`` repeats the protocol from a random initialisation and from an early pre-training
 checkpoint (``@light``: 1/32 of the budget); ``base_rates`` runs the safety task from bases pre-trained on worlds
-that differ only in how often harmful requests are refused (none at ``smoke``: those bases are reader-scale; one
-pre-training seed per world, so its seeds vary only the fine-tuning). Every other run starts seed ``s`` from the base
-pre-trained with seed ``s`` (``seed_bases``). At
+that differ only in how often harmful requests are refused (none at ``smoke``: those bases are reader-scale). Every
+run on a micro-world base starts seed ``s`` from the base pre-trained with seed ``s`` (``seed_bases``; the book ships
+pre-training seeds 0-2 of every world), so its intervals cover pre-training as well as fine-tuning. At
 ``full`` the base is a hub model, LoRA is the default, and there are no controls."""
 
 SEEDS_BY_SCALE: dict[str, int] = {"smoke": 2, "reader": 3, "full": 3}
