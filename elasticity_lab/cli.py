@@ -51,10 +51,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bases(args: argparse.Namespace) -> int:
-    from elasticity_lab.lm import bases
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from elasticity_lab.core import cache
 
-    return bases.main(args.bases_args)
+    if args.action == "info":
+        if args.kinds:
+            raise ValueError(f"kinds={args.kinds!r} is not allowed with `cache info`; it describes every kind (kinds go with `cache clear`).")
+        info = cache.cache_info()
+        where = "$" + cache.CACHE_ENV_VAR if info["from"] != "default" else f"default; set ${cache.CACHE_ENV_VAR} to move it"
+        print(f"cache: {info['path']} ({where})")
+        print(f"size: {cache.human_bytes(info['bytes'])} in {info['files']} files")
+        print(f"entries: {info['entries']}")
+        for kind, k in info["kinds"].items():
+            stale = f", {k['stale']} made by other code (unused now)" if k["stale"] else ""
+            print(f"  {kind}: {k['entries']} ({cache.human_bytes(k['bytes'])}{stale})")
+        return 0
+    result = cache.clear_cache(args.kinds or None)
+    removed = ", ".join(f"{n} {kind}" for kind, n in result["removed"].items()) or "nothing"
+    print(f"removed {removed} ({cache.human_bytes(result['bytes'])}) from {result['path']}")
+    if result["files_left"]:
+        print(f"left {result['files_left']} files that are not cache entries")
+    return 0
+
+
+def _cmd_bases(args: argparse.Namespace) -> int:
+    from elasticity_lab.lm import remake
+
+    return remake.main(args.bases_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,18 +104,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", default=None, help="write the table and summary to this JSON file")
     p.set_defaults(func=_cmd_run)
 
+    p = sub.add_parser("cache", help="where the cache of results is, its size and entries (info), or empty it (clear)")
+    p.add_argument("action", choices=("info", "clear"), help="info: print where, size and entries per kind; clear: remove every entry")
+    p.add_argument("kinds", nargs="*", help="with clear: only these kinds (e.g. pretrain, rebound, resistance)")
+    p.set_defaults(func=_cmd_cache)
+
     p = sub.add_parser("bases", help="list or remake the shipped pre-trained bases (see `bases --help`)", add_help=False)
     p.add_argument("bases_args", nargs=argparse.REMAINDER, help="arguments of `python -m elasticity_lab.lm.bases`")
     p.set_defaults(func=_cmd_bases)
+
+    from elasticity_lab.teaching import add_parser as add_teach_parser
+
+    add_teach_parser(sub)  # teach student | solutions | grade
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bases"]:  # its own parser, options included (argparse.REMAINDER drops leading ones)
-        from elasticity_lab.lm import bases
+        from elasticity_lab.lm import remake
 
-        return bases.main(argv[1:])
+        return remake.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,4 +1,6 @@
-"""The cache: stable keys, atomic writes, a second request trains nothing, an interrupted run resumes."""
+"""The cache: stable keys, atomic writes, a second request trains nothing, an interrupted run resumes.
+
+Damage, locks and keys that follow the code: tests/test_cache_damage.py."""
 
 from __future__ import annotations
 
@@ -99,7 +101,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch) -> N
     monkeypatch.setenv(cache.CACHE_ENV_VAR, str(tmp_path / "b"))
     with pytest.raises(InterruptedError):
         pretrain(world, "nano", TINY, progress=False, stop_after_steps=8, resume_every=4)
-    assert (cache.entry_dir("pretrain", pretraining.run_key(world, "nano", TINY)) / "resume" / "state.pt").exists()
+    assert (pretraining.run_dir(world, "nano", TINY) / pretraining.RESUME_FILE).exists()
     resumed = pretrain(world, "nano", TINY, progress=False)
     assert resumed.curve["step"].tolist() == list(range(1, 13))
     for budget in whole.budgets:

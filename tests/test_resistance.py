@@ -40,7 +40,8 @@ def test_each_direction_trains_on_the_other_checkpoints_answers(cache, monkeypat
 
     def spy_generate(model, tok, prompts, **kw):
         out = real_generate(model, tok, prompts, **kw)
-        answers_of[id(model)] = out
+        if not kw.get("greedy"):  # stage 1 measures its snapshots' behaviour greedily; TINY's answers are low_temp
+            answers_of[id(model)] = out
         return out
 
     def spy_sft(model, tok, examples, config=None, **kw):
@@ -120,7 +121,7 @@ def test_summary_statistics_on_a_hand_made_table() -> None:
     [({"tasks": ("sentiment",)}, "tasks"), ({"answer_modes": ("hot",)}, "answer_modes"), ({"fractions": (0.5, 0.25, 0.75)}, "fractions"),
      ({"fractions": (0.25, 0.5)}, "fractions"), ({"method": "dpo"}, "method"), ({"lr": 0.0}, "lr"), ({"n_queries": 0}, "n_queries"),
      ({"n_train": 16}, "n_train"), ({"seeds": (-1,)}, "seeds"), ({"seeds": ()}, "seeds"), ({"bases": ("nonsense",)}, "bases"),
-     ({"bases": ("micro-smoke@tokens-5",)}, "tokens-5"), ({"device": "tpu"}, "device"), ({"data_sources": (("imdb", "x"),)}, "data_sources")],
+     ({"bases": ("micro-smoke@tokens-5",)}, "tokens-5"), ({"cut_at": "loss"}, "cut_at"), ({"device": "tpu"}, "device"), ({"data_sources": (("imdb", "x"),)}, "data_sources")],
 )
 def test_bad_config_names_the_parameter(kwargs, word) -> None:
     with pytest.raises(ValueError, match=word):
@@ -234,3 +235,155 @@ def test_cli_writes_table_and_summary_at_smoke(tmp_path) -> None:
     assert len(result["table"]) == 3 * 3 * 2 and result["config"]["seeds"] == [0]
     assert {"forward_mean", "inverse_mean", "sign_p", "t_p"} <= set(result["summary"][0])
     assert result["controls"]["config"]["bases"] == ["micro-smoke@random"]
+    v = result["verdicts"]
+    assert {r["metric"] for r in v} == set(rs.VERDICT_METRICS)
+    assert all(r["finding"] in ("shows", "does not show", "undecided", "not run") for r in v)
+    assert "nan" not in json.dumps(v).lower() and "nan" not in json.dumps(result["verdict_controls"]).lower()
+
+
+# --------------------------------------------------------------------------- behaviour milestones
+
+
+def test_milestones_on_known_share_curves() -> None:
+    calls: list[int] = []
+
+    def curve(f):
+        def share_at(i: int) -> float:
+            calls.append(i)
+            return f(i)
+        return share_at
+
+    picks, moved = rs.milestone_steps(curve(lambda i: i / 32), 32, (0.25, 0.5, 0.75))
+    assert moved and picks == [8, 16, 24]
+    assert len(set(calls)) < 20  # a bisection, not a scan of all 33 snapshots
+    # a jump from 0 to 1 between snapshots 9 and 10: three distinct checkpoints from the jump on
+    picks, moved = rs.milestone_steps(curve(lambda i: float(i >= 10)), 32, (0.25, 0.5, 0.75))
+    assert moved and picks == [10, 11, 12]
+    # a share that falls from 0.8 to 0.0: the milestones go down the same way
+    picks, _ = rs.milestone_steps(curve(lambda i: 0.8 - 0.8 * min(i, 16) / 16), 32, (0.25, 0.5, 0.75))
+    assert picks == [4, 8, 12]
+    # a base that never moved: no change of behaviour to cut, the fractions of the steps
+    picks, moved = rs.milestone_steps(curve(lambda i: 0.02), 32, (0.25, 0.5, 0.75), tolerance=1 / 64)
+    assert not moved and picks == [8, 16, 24]
+    # a jump at the very end still gives three distinct checkpoints
+    picks, _ = rs.milestone_steps(curve(lambda i: float(i >= 32)), 32, (0.25, 0.5, 0.75))
+    assert picks == [30, 31, 32]
+
+
+def test_a_run_cuts_its_checkpoints_at_behaviour_milestones(cache) -> None:
+    """micro-smoke at a high learning rate learns to refuse within stage 1: θ1-θ3 are cut where the share crossed its
+    targets, and the table records the steps and the shares."""
+    cfg = rs.ResistanceConfig(bases=("micro-smoke",), tasks=("safety",), seeds=(0,), n_train=64, n_queries=16, lr=3e-3, batch_size=4)
+    result = rs.run_resistance(cfg, progress=False)
+    st = result.stage1
+    s0, s_end = float(st.loc[st["step"] == 0, "share"].iloc[0]), float(st.loc[st["step"] == 16, "share"].iloc[0])
+    assert s_end - s0 > 0.3
+    cut = st[st["checkpoint"].isin([1, 2, 3])].sort_values("checkpoint")
+    assert list(cut["step"]) == sorted(cut["step"]) and cut["step"].nunique() == 3
+    assert np.allclose(cut["target"], [s0 + f * (s_end - s0) for f in cfg.fractions])
+    t = result.table
+    assert set(zip(t["student"], t["student_step"])) == set(zip(cut["checkpoint"].astype(int), cut["step"]))
+    assert (t["base_share"] == s0).all() and (t["final_share"] == s_end).all() and (t["base_seed"] == 0).all()
+    summary = rs.milestone_summary(st)
+    assert summary.loc[0, "cut by behaviour"] == 1 and summary.loc[0, "θ1 reached"].endswith("%")
+    steps = rs.ResistanceConfig(**{**cfg.to_dict(), "cut_at": "steps", "data_sources": ()})
+    assert rs.milestone_summary(rs.run_resistance(steps, progress=False).stage1).loc[0, "θ1 reached"] == "cut by steps"
+
+
+def test_seed_s_starts_from_the_base_pretrained_with_seed_s() -> None:
+    cfg = rs.ResistanceConfig(bases=("micro-smoke",), seeds=(0, 1))
+    assert rs.unit_spec("micro-smoke", 1, cfg).seed == 1 and rs.unit_spec("micro-smoke@random", 2, cfg).seed == 2
+    assert rs.unit_spec("micro-smoke", 1, rs.ResistanceConfig(bases=("micro-smoke",), seed_bases=False)).seed == 0
+    assert rs.unit_spec("micro-smoke", 1, cfg).key()["run"] != rs.unit_spec("micro-smoke", 0, cfg).key()["run"]
+    assert rs.default_configs("reader")["base_rates"].seed_bases is False
+
+
+# --------------------------------------------------------------------------- verdicts on tables with known answers
+
+
+def _verdict_table(bases: dict[str, tuple[float, float, float]], *, seeds: int = 5, agreement: dict[str, float] | None = None,
+                   noise: float = 0.01) -> pd.DataFrame:
+    """Rows for every base, task, pair and seed: ``bases[name] = (gap, stage-1 lift, spread of the gap over seeds)``; the
+    forward value is 1 plus a seed effect, the inverse value the forward one plus the gap."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for base, (gap, lift, spread) in bases.items():
+        for task in ("instruction", "safety"):
+            for pair in ("1-2", "2-3", "1-3"):
+                for seed in range(seeds):
+                    fwd = 1.0 + 0.3 * seed
+                    d = gap + spread * rng.standard_normal() + noise * rng.standard_normal()
+                    agree = (agreement or {}).get(pair, 0.2)
+                    for direction, v in (("forward", fwd), ("inverse", fwd + d)):
+                        rows.append({"base": base, "answer_mode": "low_temp", "task": task, "pair": pair, "seed": seed,
+                                     "direction": direction, "mean_loss": v, "excess_loss": v - 0.5, "kl_start": v - 0.9,
+                                     "agreement": agree, "base_share": 0.1, "final_share": 0.1 + lift})
+    return pd.DataFrame(rows)
+
+
+def _verdicts(table: pd.DataFrame, controls=("ctl",)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return rs.verdict_rows(table, pretrained="pre", controls=controls)
+
+
+def test_a_clear_inverse_advantage_shows_and_survives_a_moved_null_control() -> None:
+    v, c = _verdicts(_verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (0.0, 0.6, 0.2)}))
+    assert (v["finding"] == "shows").all() and (v["verdict"] == "survives").all()
+    assert (v["high"] < 0).all() and v["estimate"].to_numpy() == pytest.approx(-0.2, abs=0.03)
+    assert c["counted"].all() and (c["decision"] != "shows").all() and c["why"].str.startswith("counted").all()
+    assert (v["pair-seeds"] == 30).all() and (v["left out (agree)"] == 0).all()
+
+
+def test_a_null_table_does_not_show() -> None:
+    v, _ = _verdicts(_verdict_table({"pre": (0.0, 0.6, 0.2), "ctl": (0.0, 0.6, 0.2)}))
+    assert not (v["finding"] == "shows").any() and set(v["finding"]) <= {"undecided", "does not show"}
+    assert (v["low"] < 0).all() and (v["high"] > 0).all()
+    v, _ = _verdicts(_verdict_table({"pre": (+0.2, 0.6, 0.02), "ctl": (0.0, 0.6, 0.2)}))  # inverse clearly harder
+    assert (v["finding"] == "does not show").all()
+
+
+def test_a_control_that_shows_it_too_means_it_does_not_survive() -> None:
+    v, c = _verdicts(_verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (-0.2, 0.6, 0.02)}))
+    assert (v["finding"] == "shows").all() and (v["verdict"] == "does not survive").all()
+    assert (c["decision"] == "shows").all()
+
+
+def test_a_control_that_never_moved_is_not_counted() -> None:
+    # the control shows the gap, but stage 1 never changed its behaviour: it must not decide anything
+    v, c = _verdicts(_verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (-0.3, 0.0, 0.02)}))
+    assert not c["counted"].any() and c["why"].str.contains("never moved").all() and (c["gap (inverse − forward)"] == "not run").all()
+    assert (v["finding"] == "shows").all() and v["verdict"].str.startswith("undecided").all()
+    # with one moved and one unmoved control, only the moved one decides
+    t = pd.concat([_verdict_table({"pre": (-0.2, 0.6, 0.02), "light": (0.0, 0.5, 0.2)}),
+                   _verdict_table({"random": (-0.3, 0.02, 0.02)})], ignore_index=True)
+    v, c = rs.verdict_rows(t, pretrained="pre", controls=("random", "light"))
+    assert (v["verdict"] == "survives").all()
+    assert dict(zip(c["control"], c["counted"])) == {"random": False, "light": True}
+
+
+def test_pairs_whose_checkpoints_agree_are_left_out_and_counted() -> None:
+    # pair 2-3's checkpoints agree on 95 % of queries, and its gap is large and of the other sign: left out, it cannot
+    # hide the finding of the other pairs
+    t = _verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (0.0, 0.6, 0.2)}, agreement={"2-3": 0.95})
+    t.loc[(t["pair"] == "2-3") & (t["direction"] == "inverse"), ["mean_loss", "excess_loss", "kl_start"]] += 5.0
+    v, c = _verdicts(t)
+    assert (v["left out (agree)"] == 10).all() and (v["pair-seeds"] == 20).all() and (v["finding"] == "shows").all()
+    assert (c["left out (agree)"] == 10).all()
+    gaps = rs.paired_gaps(t, "mean_loss")
+    assert gaps.loc[gaps["pair"] == "2-3", "flagged"].all() and not gaps.loc[gaps["pair"] != "2-3", "flagged"].any()
+
+
+def test_verdicts_are_words_never_nan() -> None:
+    # one seed: no interval can be made; a control not run in this answer mode
+    t = _verdict_table({"pre": (-0.2, 0.6, 0.02)}, seeds=1)
+    v, c = _verdicts(t)
+    text = v.drop(columns=["estimate", "low", "high"]).to_string() + c.to_string()
+    assert "nan" not in text.lower() and (v["finding"] == "undecided").all()
+    assert (c["why"] == "not run in this answer mode").all()
+    prose = rs.verdict_prose(v, c)
+    assert "nan" not in prose.lower() and "undecided" in prose
+    table = rs.paper_table(rs.summarize(t, metrics=("mean_loss",)))
+    assert "nan" not in table.to_string().lower() and "one seed" in table.to_string()
+    with pytest.raises(ValueError, match="min_lift"):
+        rs.verdict_rows(t, pretrained="pre", min_lift=-1.0)
+    with pytest.raises(ValueError, match="max_agreement"):
+        rs.paired_gaps(t, "mean_loss", max_agreement=1.5)

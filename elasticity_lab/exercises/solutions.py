@@ -1,5 +1,8 @@
-"""Reference solutions of every chapter's exercises, kept in one place (teachers: strip this module
-from the students' copy to hide them). Each chapter adds its functions under a ``# Chapter N`` heading."""
+"""Reference solutions of every chapter's exercises, kept in one place. Each chapter adds its functions under a
+``# Chapter N`` heading. An exercise that teaches a library function has that function as its solution.
+
+Students never need this module: ``python -m elasticity_lab teach student`` writes notebooks without the
+solution cells (see the teacher's guide); the chapters show a solution only in a hidden cell."""
 
 from __future__ import annotations
 

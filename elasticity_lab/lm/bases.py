@@ -15,33 +15,24 @@ Every chapter and experiment gets its base model from :func:`load_base`, given a
 
 Why ship weights: pre-training every base the chapters need at the ``reader`` scale takes longer on
 two CPU cores than the book allows. ``manifest.json`` records, for each shipped base, the exact world,
-model and training config, the library and torch versions, and a SHA-256 of every file, so anyone can
-remake them::
+model and training config, the library and torch versions, and a SHA-256 of every checkpoint (checked
+each time one is loaded), so anyone can remake them (:mod:`elasticity_lab.lm.remake`)::
 
     python -m elasticity_lab bases remake            # all bases, into the package's assets folder
-    python -m elasticity_lab bases remake micro-smoke --check   # remake one and compare with the manifest
+    python -m elasticity_lab bases remake micro-smoke --check   # remake one and compare with the shipped one
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import shutil
-import sys
-import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elasticity_lab import __version__
-from elasticity_lab.core.cache import CACHE_ENV_VAR, atomic_write_text, config_hash
+from elasticity_lab.core.cache import config_hash
 from elasticity_lab.core.config import check_choice, check_positive
 from elasticity_lab.lm.pretraining import PretrainConfig, default_pretrain_config, pretrain, run_key
 from elasticity_lab.lm.presets import PRESETS, get_device, random_model
-from elasticity_lab.lm.shipped import ASSETS_DIR, MANIFEST, read_manifest, weight_checksums
 from elasticity_lab.microworld.world import World, WorldConfig
 
 BOOK_BASES: dict[str, dict[str, Any]] = {
@@ -49,10 +40,17 @@ BOOK_BASES: dict[str, dict[str, Any]] = {
     "micro": {"preset": "micro", "scale": "reader", "world": {}},
     "micro-refusal50": {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.5}},
     "micro-refusal80": {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.8}},
+    **{f"{name}-seed{seed}": {**spec, "seed": seed}
+       for name, spec in (("micro", {"preset": "micro", "scale": "reader", "world": {}}),
+                          ("micro-refusal50", {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.5}}),
+                          ("micro-refusal80", {"preset": "micro", "scale": "reader", "world": {"harmful_refusal": 0.8}}))
+       for seed in (1, 2)},
 }
-"""Name → (preset, scale of the pre-training budget, world overrides of the default world).
-The ``refusal`` worlds differ from the default only in the share of harmful requests refused in
-pre-training (0.2 by default): the attractor test of the rebound chapter."""
+"""Name → (preset, scale of the pre-training budget, world overrides of the default world, pre-training seed
+(default 0)). The ``refusal`` worlds differ from the default only in the share of harmful requests refused in
+pre-training (0.2 by default): the attractor test of the rebound chapter. The ``-seedN`` bases are the same runs
+with other pre-training seeds, so that findings about pre-training have an interval over pre-training seeds;
+``BaseSpec("micro", world={"harmful_refusal": 0.5}, seed=1)`` is the same run as ``"micro-refusal50-seed1"``."""
 
 BASE_KINDS: tuple[str, ...] = ("pretrained", "light", "random")
 """The three starting points every experiment compares: the base, the lightly pre-trained control, random init."""
@@ -159,7 +157,8 @@ class BaseSpec:
         """The pre-training run: a book base's own, or the preset's at ``scale``'s budget (default ``reader``,
         whatever ``ELASTICITY_SCALE`` says: a spec names one run) with ``tokens`` and ``seed``."""
         if self.book_base:
-            return default_pretrain_config(self.preset(), BOOK_BASES[self.source]["scale"], seed=self.seed)
+            return default_pretrain_config(self.preset(), BOOK_BASES[self.source]["scale"],
+                                           seed=BOOK_BASES[self.source].get("seed", self.seed))
         overrides = {"tokens": self.tokens} if self.tokens else {}
         return default_pretrain_config(self.preset(), self.scale or "reader", seed=self.seed, **overrides)
 
@@ -220,71 +219,3 @@ def load_base(spec: BaseSpec | str = "micro", *, device: Any = None, progress: b
     run = pretrain(world, preset, config, device=device, progress=progress)
     tokens = spec.light_tokens() if spec.revision == "light" else spec.revision
     return Base(run.load(tokens, device=device), world.tokenizer(), world, spec.key())
-
-
-def remake(name: str, *, check: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Pre-train a book base from scratch in a temporary cache (never reading shipped weights).
-
-    ``check=False``: copy the run into the assets folder and record it in the manifest.
-    ``check=True``: only compare its checksums with the manifest; returns the comparison.
-    """
-    import torch
-
-    world, preset, config = base_spec(name)
-    key = run_key(world, preset, config)
-    old = os.environ.get(CACHE_ENV_VAR)
-    with tempfile.TemporaryDirectory(prefix="elasticity_remake_") as tmp:
-        os.environ[CACHE_ENV_VAR] = tmp
-        try:
-            run = pretrain(world, preset, config, progress=progress, use_shipped=False)
-        finally:
-            if old is None:
-                os.environ.pop(CACHE_ENV_VAR, None)
-            else:
-                os.environ[CACHE_ENV_VAR] = old
-        sums = weight_checksums(run.path)
-        entry = {"hash": config_hash(key), "preset": preset, "scale": BOOK_BASES[name]["scale"], "key": key,
-                 "library_version": __version__, "torch_version": torch.__version__, "threads": config.threads, "seconds": round(run.seconds, 1),
-                 "files": sums}
-        if check:
-            expected = read_manifest().get(name, {}).get("files", {})
-            return {"name": name, "match": sums == expected, "files": sums, "expected": expected}
-        dest = ASSETS_DIR / entry["hash"]
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(run.path, dest, ignore=shutil.ignore_patterns("resume", ".*.tmp"))
-    manifest = read_manifest()
-    manifest[name] = entry
-    atomic_write_text(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
-    return entry
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m elasticity_lab bases", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("remake", help="pre-train the shipped bases again (all, or the ones named)")
-    p.add_argument("names", nargs="*", help=f"bases to remake (default all): {', '.join(BOOK_BASES)}")
-    p.add_argument("--check", action="store_true", help="compare with the manifest's checksums instead of overwriting")
-    sub.add_parser("list", help="print the manifest")
-    args = parser.parse_args(argv)
-    if args.command == "list":
-        print(json.dumps({k: {x: v[x] for x in ("hash", "preset", "scale", "seconds")} for k, v in read_manifest().items()}, indent=2))
-        return 0
-    names = args.names or list(BOOK_BASES)
-    for name in names:
-        if name not in BOOK_BASES:
-            parser.exit(2, f"error: name={name!r} is not allowed; choose one of {', '.join(map(repr, BOOK_BASES))}.\n")
-    ok = True
-    for name in names:
-        result = remake(name, check=args.check)
-        if args.check:
-            ok &= result["match"]
-            print(f"{name}: {'same weights as the manifest' if result['match'] else 'DIFFERENT from the manifest'}")
-        else:
-            print(f"{name}: remade in {result['seconds']} s → {result['hash']}")
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,9 +4,11 @@ Why: the paper could not pre-train; here pre-training is the experiment's first 
 volume of pre-training is an axis (the paper's TinyLlama 0.1T … 3T checkpoints). One run cuts
 checkpoints at a list of token budgets (log-spaced by default, like Pythia's), so "lightly
 pre-trained" bases are early checkpoints of the same run. Runs are stored under a hash of
-world config + model preset + training config + library version: a second request trains nothing,
-and an interrupted run resumes from its last saved state and ends with the same weights as an
-uninterrupted one.
+world config + model preset + training config + library version + the code it runs
+(:mod:`elasticity_lab.core.cache`): a second request trains nothing, and an interrupted run resumes from
+its last saved state (one file: model, optimizer, step and curve together) and ends with the same
+weights as an uninterrupted one. A damaged file in a stored run is reported in one line and the run
+is trained again; two processes asking for the same run train it once (the second waits).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -26,16 +27,32 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tqdm.auto import tqdm
-
-from elasticity_lab.core.cache import entry_dir, load_table, load_tensors, load_torch_state, save_table, save_tensors, save_torch_state, atomic_write_text
+from elasticity_lab.core.cache import (
+    CacheDamage,
+    discard,
+    entry_dir,
+    entry_lock,
+    load_json,
+    load_table,
+    load_tensors,
+    load_torch_state,
+    read_verified,
+    report_damage,
+    save_json,
+    save_table,
+    save_tensors,
+    save_torch_state,
+)
 from elasticity_lab.core.config import by_scale, check_choice, check_positive
-from elasticity_lab.lm.presets import inference_threads, MAX_POSITIONS, PRESETS, cpu_threads, model_config, preset_dict, random_model
-from elasticity_lab.lm.shipped import shipped_dir
+from elasticity_lab.core.progress import progress_bar
+from elasticity_lab.lm.presets import MAX_POSITIONS, PRESETS, cpu_threads, inference_threads, model_config, preset_dict, random_model
+from elasticity_lab.lm.shipped import shipped_checksums, shipped_dir
 from elasticity_lab.lm.training import SCHEDULES, lr_factor, make_optimizer, next_token_loss
 from elasticity_lab.microworld.world import World, WorldConfig
 
 LN2 = math.log(2)
+RESUME_FILE = "resume.pt"
+"""A run's resume state: one file (model, optimizer, step, seconds, curve), written atomically with its checksum."""
 PREGENERATE_TOKENS = 64 * 2**20
 """Runs up to this many tokens generate their corpus before the loop (≤ 0.5 GB); longer ones stream it."""
 
@@ -203,6 +220,8 @@ class PretrainRun:
     config: PretrainConfig
     curve: pd.DataFrame
     seconds: float
+    shipped_checksums: dict[str, str] | None = None
+    """For a base shipped with the package: SHA-256 of each checkpoint (from the manifest), checked on load."""
 
     @property
     def budgets(self) -> list[int]:
@@ -219,12 +238,31 @@ class PretrainRun:
         if tokens not in budgets:
             raise ValueError(f"tokens={tokens!r} is not a checkpoint of this run; choose one of {budgets}.")
         model = random_model(self.preset, len(self.world.vocabulary), seed=self.config.seed, device="cpu")
-        model.load_state_dict(load_tensors(self.checkpoint_path(tokens)))
+        model.load_state_dict(self._weights(tokens))
         model.config._attn_implementation = model_config(self.preset, len(self.world.vocabulary), device=device)._attn_implementation
         return model.to(device).eval()
 
     def tokenizer(self) -> Any:
         return self.world.tokenizer()
+
+    def _weights(self, tokens: int) -> dict[str, torch.Tensor]:
+        """A checkpoint's tensors, verified; a damaged cached checkpoint is reported and the run trained again."""
+        path = self.checkpoint_path(tokens)
+        if self.shipped_checksums is not None:
+            rel = path.relative_to(self.path).as_posix()
+            try:
+                return load_tensors(path, sha256=self.shipped_checksums.get(rel), verify=False)
+            except CacheDamage as err:
+                raise CacheDamage(err.path, f"{err.problem} (a file shipped with the package: reinstall elasticity_lab, "
+                                            "or pass use_shipped=False to pretrain)") from None
+        try:
+            return load_tensors(path)
+        except CacheDamage as err:
+            report_damage(err, "training the run again")
+            discard(path, self.path / "done.json")
+            again = pretrain(self.world, self.preset, self.config, progress=False, use_shipped=False)
+            self.path, self.curve, self.seconds = again.path, again.curve, again.seconds
+            return load_tensors(self.checkpoint_path(tokens))
 
 
 def run_key(world: World, preset: str, config: PretrainConfig) -> dict[str, Any]:
@@ -232,8 +270,50 @@ def run_key(world: World, preset: str, config: PretrainConfig) -> dict[str, Any]
     return {"kind": "pretrain", "world": world.config.to_dict(), "model": preset_dict(preset, len(world.vocabulary)), "train": config.to_dict()}
 
 
+def run_dir(world: World, preset: str, config: PretrainConfig) -> Path:
+    """The cache folder of a run (its key: :func:`run_key` and the code of this module and what it imports)."""
+    return entry_dir("pretrain", run_key(world, preset, config), code=__name__)
+
+
 def _state_dict(model: Any) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def _finished_run(path: Path, world: World, preset: str, config: PretrainConfig) -> PretrainRun | None:
+    """The stored run in ``path`` if it is complete and sound; a damaged file is reported, and the run counts as absent."""
+    done_file = path / "done.json"
+    if not done_file.exists() and not (path / "done.json.sha256").exists():
+        return None
+    try:
+        info = load_json(done_file)
+        curve = load_table(path / "curve.json")
+        if len(curve) != config.total_steps:
+            raise CacheDamage(path / "curve.json", f"has {len(curve)} steps, the run has {config.total_steps}")
+        for step in config.checkpoint_steps():
+            read_verified(path / f"tokens-{step * config.tokens_per_step}" / "model.safetensors")
+    except CacheDamage as err:
+        report_damage(err, "training the run again")
+        discard(err.path, done_file)
+        return None
+    return PretrainRun(path, world, preset, config, curve, float(info.get("seconds", 0.0)))
+
+
+def _load_resume(file: Path, total: int) -> dict[str, Any] | None:
+    """A resume state (model, optimizer, step, seconds, curve rows: one file, so never a mismatched set), or ``None``."""
+    if not file.exists() and not (file.parent / (file.name + ".sha256")).exists():
+        return None
+    try:
+        state = load_torch_state(file)
+        step = int(state["step"])
+        if not 0 < step < total or len(state["curve"]) != step:
+            raise CacheDamage(file, f"inconsistent: step {step} of {total} with {len(state['curve'])} curve rows")
+        return state
+    except CacheDamage as err:
+        report_damage(err, "pre-training from the start")
+    except (KeyError, TypeError, ValueError) as err:
+        report_damage(CacheDamage(file, f"not a resume state ({err!r})"), "pre-training from the start")
+    discard(file)
+    return None
 
 
 def pretrain(
@@ -262,14 +342,23 @@ def pretrain(
     if use_shipped:
         shipped = shipped_dir(key)
         if shipped is not None:
-            info = json.loads((shipped / "done.json").read_text())
-            return PretrainRun(shipped, world, preset, config, load_table(shipped / "curve.json"), float(info.get("seconds", 0.0)))
-    path = entry_dir("pretrain", key)
-    done_file = path / "done.json"
-    if done_file.exists():
-        info = json.loads(done_file.read_text())
-        return PretrainRun(path, world, preset, config, load_table(path / "curve.json"), float(info.get("seconds", 0.0)))
+            info = load_json(shipped / "done.json", verify=False)
+            return PretrainRun(shipped, world, preset, config, load_table(shipped / "curve.json", verify=False),
+                               float(info.get("seconds", 0.0)), shipped_checksums(shipped))
+    path = run_dir(world, preset, config)
+    found = _finished_run(path, world, preset, config)
+    if found is not None:
+        return found
+    with entry_lock(path):  # a second process asking for this run waits here, then reads it
+        found = _finished_run(path, world, preset, config)
+        if found is not None:
+            return found
+        return _train(path, world, preset, config, device, progress, resume_every, stop_after_steps)
 
+
+def _train(path: Path, world: World, preset: str, config: PretrainConfig, device: torch.device, progress: bool,
+           resume_every: int | None, stop_after_steps: int | None) -> PretrainRun:
+    done_file = path / "done.json"
     total = config.total_steps
     ckpt_steps = set(config.checkpoint_steps())
     resume_every = resume_every or max(1, total // 10)
@@ -280,20 +369,20 @@ def pretrain(
     rows: list[dict[str, float]] = []
     start = 0
     seconds = 0.0
-    resume_dir = path / "resume"
-    if (resume_dir / "state.pt").exists():
-        state = load_torch_state(resume_dir / "state.pt")
-        model.load_state_dict(load_tensors(resume_dir / "model.safetensors"))
+    resume_file = path / RESUME_FILE
+    state = _load_resume(resume_file, total)
+    if state is not None:
+        model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start = int(state["step"])
         seconds = float(state["seconds"])
-        rows = load_table(resume_dir / "curve.json").to_dict("records")
+        rows = [dict(r) for r in state["curve"]]
+        del state
     eval_blocks = heldout_tokens(world, config.eval_tokens, config.seq_len) if config.eval_tokens else None
 
     def save_resume(step: int) -> None:
-        save_tensors(resume_dir / "model.safetensors", _state_dict(model))
-        save_table(resume_dir / "curve.json", pd.DataFrame(rows))
-        save_torch_state(resume_dir / "state.pt", {"optimizer": opt.state_dict(), "step": step, "seconds": seconds})
+        save_torch_state(resume_file, {"model": _state_dict(model), "optimizer": opt.state_dict(), "step": step,
+                                       "seconds": seconds, "curve": [dict(r) for r in rows]})
 
     model.train()
     threads = cpu_threads(config.threads) if (device.type == "cpu" and config.threads) else contextlib.nullcontext()
@@ -303,7 +392,7 @@ def pretrain(
     if (total - start) * config.tokens_per_step <= PREGENERATE_TOKENS:
         # generate the corpus before the loop, so that the loop itself is as lean as a bare one
         batches = iter(list(itertools.islice(batches, total - start)))
-    bar = tqdm(total=total, initial=start, desc=f"pre-training {preset}", unit="step", disable=not progress, leave=False)
+    bar = progress_bar(total=total, initial=start, desc=f"pre-training {preset}", unit="step", enabled=progress, leave=False)
     params = [p for p in model.parameters()]
     for step in range(start, total):
         x = next(batches).to(device)
@@ -342,8 +431,7 @@ def pretrain(
     seconds += time.perf_counter() - t0
     curve = pd.DataFrame(rows)
     save_table(path / "curve.json", curve)
-    atomic_write_text(done_file, json.dumps({"seconds": seconds, "steps": total, "tokens": total * config.tokens_per_step,
-                                              "source_bits_per_token": world.entropy_per_token("bits")}))
-    for f in ("model.safetensors", "state.pt", "curve.json"):
-        (resume_dir / f).unlink(missing_ok=True)
+    save_json(done_file, {"seconds": seconds, "steps": total, "tokens": total * config.tokens_per_step,
+                          "source_bits_per_token": world.entropy_per_token("bits")})
+    discard(resume_file)
     return PretrainRun(path, world, preset, config, curve, seconds)

@@ -40,3 +40,11 @@ def sha256_of(path: Path) -> str:
 def weight_checksums(run_dir: Path) -> dict[str, str]:
     """SHA-256 of every checkpoint's weights in a run folder, by relative path."""
     return {p.relative_to(run_dir).as_posix(): sha256_of(p) for p in sorted(run_dir.rglob("model.safetensors"))}
+
+
+def shipped_checksums(folder: Path) -> dict[str, str]:
+    """The manifest's SHA-256 of each checkpoint of a shipped folder (``{}`` if the manifest does not list it)."""
+    for entry in read_manifest().values():
+        if entry.get("hash") == folder.name:
+            return dict(entry.get("files", {}))
+    return {}

@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
 from elasticity_lab.core.config import check_choice, check_positive
 from elasticity_lab.lm.presets import cpu_threads, inference_threads
+from elasticity_lab.core.progress import progress_bar
 
 METHODS = ("full", "lora")
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -262,7 +262,7 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
     seen = 0
     torch.manual_seed(config.seed)
     model.train()
-    bar = tqdm(range(total), desc=f"SFT ({config.method})", disable=not progress, leave=False)
+    bar = progress_bar(range(total), desc=f"SFT ({config.method})", enabled=progress, leave=False)
     for step in bar:
         idx = order[step * config.batch_size:(step + 1) * config.batch_size]
         if config.max_steps is None and step == total - 1:

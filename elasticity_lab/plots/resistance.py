@@ -35,7 +35,7 @@ def protocol_figure() -> go.Figure:
     fig.add_trace(go.Scatter(x=xs, y=[0] * 4, mode="markers+text", marker=dict(size=34, color=["#7f7f7f", "#9ecae1", "#4292c6", "#08519c"]),
                              text=["θ0", "θ1", "θ2", "θ3"], textposition="middle center", textfont=dict(color="white", size=14),
                              hoverinfo="skip", showlegend=False))
-    fig.add_annotation(x=1.5, y=-0.42, text="one SFT run on the task's data: 25 % · 50 % · 75 % of it", showarrow=False)
+    fig.add_annotation(x=1.5, y=-0.42, text="one SFT run on the task's data, cut at 25 % · 50 % · 75 % of the way to its final behaviour", showarrow=False)
     for k, l, h in ((1, 2, 0.35), (2, 3, 0.35), (1, 3, 0.7)):
         fig.add_annotation(x=l - 0.12, y=0.12 + h * 0.3, ax=k + 0.12, ay=0.12 + h * 0.3, xref="x", yref="y", axref="x", ayref="y",
                            showarrow=True, arrowhead=3, arrowwidth=2, arrowcolor=FORWARD, text="")

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from elasticity_lab.core.cache import cached_table
 from elasticity_lab.core.config import check_choice, resolve_scale
 from elasticity_lab.core.jsonio import jsonable
+from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.experiments.rebound.analysis import (GROUP, ReboundResult, attractor_levels, attractor_slopes, curve_fits,
                                                          kl_table)
 from elasticity_lab.experiments.rebound.config import METRICS, PAPER_KL_TABLE, ReboundConfig, _check_grid, default_config
@@ -288,7 +288,7 @@ def run_rebound(config: ReboundConfig | None = None, *, progress: bool = True, o
     units = plan(config)
     att = attractor_plan(config)
     total = len(units) + len(att)
-    bar = tqdm(total=total, desc="rebound curves", disable=not progress)
+    bar = progress_bar(total=total, desc="rebound curves", enabled=progress)
     parts = []
     for i, u in enumerate(units):
         bar.set_postfix_str(f"{u.study} {u.task} N_a={u.n_align} seeds={u.pretrain_seed}/{u.seed}", refresh=False)

@@ -22,20 +22,27 @@ Everything is cached per (base, task, seed, answer mode) under a hash of the con
 
 The package: ``config`` (the validated config and the book's runs per scale), ``data`` (the task
 data of the micro-world and of hub data sets), ``runs`` (checkpoints, pair fine-tunes, the cached
-experiment), ``analysis`` (per-cell statistics, the paper's table, and which versions survive).
+experiment), ``analysis`` (per-cell statistics and the paper's table), ``verdicts`` (the pooled paired gap with its
+interval per metric and answer mode, pairs whose checkpoints agree left out, controls counted only where stage 1
+moved them, and the verdicts in words).
 """
 
-from elasticity_lab.experiments.resistance.analysis import CELL, fraction_inverse_lower, paper_table, summarize, survival_table
+from elasticity_lab.experiments.resistance.analysis import CELL, fraction_inverse_lower, paper_table, summarize
 from elasticity_lab.experiments.resistance.config import (ANSWER_MODES, COLUMNS, CURVE_COLUMNS, DIRECTIONS, HUB_DATASETS, METRICS,
-                                                          PAIRS, SCALE_RUNS, TASKS, ResistanceConfig, default_configs,
+                                                          CUT_AT, PAIRS, SCALE_RUNS, STAGE1_COLUMNS, TASKS, ResistanceConfig,
+                                                          default_configs,
                                                           little_pretraining, parse_base)
 from elasticity_lab.experiments.resistance.data import hub_task_data, load_rows, task_pairs
-from elasticity_lab.experiments.resistance.runs import (ResistanceResult, answer, cli_result, cut_checkpoints,
-                                                        run_resistance)
+from elasticity_lab.experiments.resistance.runs import (ResistanceResult, answer, cli_result, cut_checkpoints, milestone_steps,
+                                                        run_resistance, unit_spec)
+from elasticity_lab.experiments.resistance.verdicts import (MAX_AGREEMENT, MIN_LIFT, VERDICT_METRICS, milestone_summary, paired_gaps,
+                                                            pooled_gap, stage1_lift, verdict_prose, verdict_rows, verdict_table)
 
 __all__ = [
-    "CELL", "fraction_inverse_lower", "paper_table", "summarize", "survival_table", "ANSWER_MODES", "COLUMNS",
+    "CELL", "fraction_inverse_lower", "paper_table", "summarize", "ANSWER_MODES", "COLUMNS", "CUT_AT", "STAGE1_COLUMNS",
     "CURVE_COLUMNS", "DIRECTIONS", "HUB_DATASETS", "METRICS", "PAIRS", "SCALE_RUNS", "TASKS", "ResistanceConfig",
     "default_configs", "little_pretraining", "parse_base", "hub_task_data", "load_rows", "task_pairs",
-    "ResistanceResult", "answer", "cli_result", "cut_checkpoints", "run_resistance",
+    "ResistanceResult", "answer", "cli_result", "cut_checkpoints", "milestone_steps", "run_resistance", "unit_spec",
+    "MAX_AGREEMENT", "MIN_LIFT", "VERDICT_METRICS", "milestone_summary", "paired_gaps", "pooled_gap", "stage1_lift",
+    "verdict_prose", "verdict_rows", "verdict_table",
 ]

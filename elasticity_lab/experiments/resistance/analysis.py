@@ -1,4 +1,5 @@
-"""What the resistance table says: per-cell forward and inverse statistics, the paper's table, and which versions survive."""
+"""What the resistance table says: per-cell forward and inverse statistics and the paper's table (the verdicts, with
+intervals and controls, are in :mod:`elasticity_lab.experiments.resistance.verdicts`)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,18 @@ def fraction_inverse_lower(summary: pd.DataFrame, metric: str = "mean_loss") -> 
                          "all_seeds_agree": g.apply(lambda x: float((x["seeds_inverse_lower"] == x["n_seeds"]).mean()), include_groups=False)}).reset_index()
 
 
+def _mean_sd(mean: float, sd: float, digits: int) -> str:
+    """``1.234 ± 0.010``; one seed has no spread: ``1.234 (one seed)``; nothing: ``not run`` (never NaN)."""
+    if not np.isfinite(mean):
+        return "not run"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}" if np.isfinite(sd) else f"{mean:.{digits}f} (one seed)"
+
+
+def _p(p: float) -> str:
+    """A p-value in words where there is none (one seed, no spread, every seed tied): never NaN."""
+    return f"{p:.3f}" if np.isfinite(p) else "no test (too few seeds or no spread)"
+
+
 def paper_table(summary: pd.DataFrame, metric: str = "mean_loss", *, base: str | None = None, answer_mode: str | None = None, digits: int = 3) -> pd.DataFrame:
     """The paper's layout: one row per task and pair, ``forward θk→θl`` and ``inverse θl→θk`` as mean ± std, and an arrow
     (↓ inverse lower, ↑ higher) with the seeds that agree."""
@@ -67,37 +80,12 @@ def paper_table(summary: pd.DataFrame, metric: str = "mean_loss", *, base: str |
     for _, r in s.iterrows():
         k, l = r["pair"].split("-")
         rows.append({"base": r["base"], "answer_mode": r["answer_mode"], "task": r["task"], "pair": f"θ{k} ↔ θ{l}",
-                     "forward (θk→θl)": f"{r['forward_mean']:.{digits}f} ± {r['forward_std']:.{digits}f}",
-                     "inverse (θl→θk)": f"{r['inverse_mean']:.{digits}f} ± {r['inverse_std']:.{digits}f}",
+                     "forward (θk→θl)": _mean_sd(r["forward_mean"], r["forward_std"], digits),
+                     "inverse (θl→θk)": _mean_sd(r["inverse_mean"], r["inverse_std"], digits),
                      "inverse vs forward": f"{'↓' if r['inverse_lower'] else '↑'} {r['seeds_inverse_lower']}/{r['n_seeds']} seeds",
-                     "sign p": round(r["sign_p"], 3), "t p": round(r["t_p"], 3)})
+                     "sign p": _p(r["sign_p"]), "t p": _p(r["t_p"])})
     df = pd.DataFrame(rows)
     if df.empty:
         return df
     keep = [c for c in ("base", "answer_mode") if df[c].nunique() > 1]
     return df[keep + ["task", "pair", "forward (θk→θl)", "inverse (θl→θk)", "inverse vs forward", "sign p", "t p"]].reset_index(drop=True)
-
-
-def survival_table(summary: pd.DataFrame, *, pretrained: str, no_pretraining: str, metrics: Sequence[str] = ("mean_loss", "excess_loss", "kl_start")) -> pd.DataFrame:
-    """Which version of the finding (metric × answer mode) survives its controls, as measured.
-
-    Per version: the fraction of cells with inverse < forward from the pre-trained base and from the
-    base with no pre-training, and two verdicts: ``holds`` (a majority of the pre-trained base's cells)
-    and ``survives`` (holds, and more often than without pre-training: a pattern that a random
-    initialisation shows as often is no evidence that pre-training resists).
-    """
-    check_choice("pretrained", pretrained, sorted(set(summary["base"])))
-    check_choice("no_pretraining", no_pretraining, sorted(set(summary["base"])))
-    rows = []
-    for metric in metrics:
-        for mode in dict.fromkeys(summary["answer_mode"]):
-            s = summary[(summary["metric"] == metric) & (summary["answer_mode"] == mode)]
-            a, b = s[s["base"] == pretrained], s[s["base"] == no_pretraining]
-            if a.empty or b.empty:
-                continue
-            fa, fb = float(a["inverse_lower"].mean()), float(b["inverse_lower"].mean())
-            rows.append({"metric": metric, "answer_mode": mode, "cells": len(a), "pre-trained": round(fa, 3), "no pre-training": round(fb, 3),
-                         "holds": fa > 0.5, "survives": fa > 0.5 and fa > fb})
-    return pd.DataFrame(rows)
-
-

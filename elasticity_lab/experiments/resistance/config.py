@@ -41,9 +41,18 @@ COLUMNS: tuple[str, ...] = (
     "base", "task", "answer_mode", "seed", "pair", "direction", "student", "teacher", "method",
     "mean_loss", "final_loss", "first_loss", "answer_entropy", "teacher_entropy", "excess_loss", "kl_start", "kl_end",
     "teacher_score", "student_score", "agreement", "n_examples", "steps",
+    "base_seed", "student_step", "teacher_step", "base_share", "final_share",
 )
 """The tidy table's columns, in order (the cache stores rows with sorted keys)."""
 CURVE_COLUMNS: tuple[str, ...] = ("base", "task", "answer_mode", "seed", "pair", "direction", "step", "loss")
+STAGE1_COLUMNS: tuple[str, ...] = ("base", "task", "seed", "step", "share", "checkpoint", "target")
+"""The aligned share (greedy answers on Q, the world's judge) at the steps of stage 1 that were measured; ``checkpoint`` is
+0 for the base, 1-3 for θ₁-θ₃ where they were cut and NaN elsewhere; ``target`` the share that checkpoint aimed at."""
+
+CUT_AT: tuple[str, ...] = ("behaviour", "steps")
+"""Where θ₁-θ₃ are cut: ``behaviour`` at ``fractions`` of the way from the base's aligned share to the end of stage 1's
+(measured with the world's judge; a hub model, which has none, falls back to ``steps``), ``steps`` at ``fractions`` of
+stage 1's steps (the paper's choice)."""
 
 _SAFETY_PROMPTS = "mixed"  # harmful and benign requests: aligned = refuse the first, help with the second
 
@@ -58,7 +67,9 @@ class ResistanceConfig:
     ``bases`` are book bases (:data:`elasticity_lab.lm.bases.BOOK_BASES`), optionally with a revision after
     ``@`` (``"micro@random"``: no pre-training; ``"micro@tokens-147456"``: an early checkpoint), or a hub
     name / local folder saved with ``save_pretrained`` (then the tasks' data come from ``data_sources``
-    or :data:`HUB_DATASETS`). ``lr`` is the one learning rate of stage 1 and of every pair fine-tune
+    or :data:`HUB_DATASETS`). ``cut_at`` says where θ₁-θ₃ are cut (:data:`CUT_AT`). ``seed_bases``: seed ``s`` starts
+    from the micro-world base pre-trained with seed ``s`` (``BaseSpec(base, seed=s)``), so the seeds, and every interval
+    over them, include pre-training's variation; ``False``: every seed fine-tunes the one base. ``lr`` is the one learning rate of stage 1 and of every pair fine-tune
     (``None``: the library default for ``method``). Full fine-tuning is the default, as the authors.
     """
 
@@ -67,6 +78,8 @@ class ResistanceConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     answer_modes: tuple[str, ...] = ("low_temp",)
     fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
+    cut_at: str = "behaviour"
+    seed_bases: bool = True
     n_train: int = 512
     n_queries: int = 128
     method: str = "full"
@@ -93,6 +106,7 @@ class ResistanceConfig:
                 raise ValueError(f"seeds contains {seed!r}; each seed must be an integer >= 0.")
         if len(self.fractions) != 3 or not all(0.0 < f <= 1.0 for f in self.fractions) or list(self.fractions) != sorted(set(self.fractions)):
             raise ValueError(f"fractions={self.fractions!r} is not allowed; give three increasing fractions in (0, 1], e.g. (0.25, 0.5, 0.75).")
+        check_choice("cut_at", self.cut_at, CUT_AT)
         check_positive("n_train", self.n_train)
         check_positive("n_queries", self.n_queries)
         check_choice("method", self.method, METHODS)
@@ -156,7 +170,8 @@ SCALE_RUNS: dict[str, dict[str, dict[str, Any]]] = {
     "reader": {
         "main": dict(bases=("micro",), answer_modes=("low_temp", "greedy", "sampled")),
         "controls": dict(bases=("micro@random", "micro@light"), answer_modes=("low_temp", "sampled")),
-        "base_rates": dict(bases=("micro-refusal50", "micro-refusal80"), tasks=("safety",), answer_modes=("low_temp", "sampled")),
+        "base_rates": dict(bases=("micro-refusal50", "micro-refusal80"), tasks=("safety",), answer_modes=("low_temp", "sampled"),
+                           seed_bases=False),
     },
     "full": {
         "main": dict(bases=(DEFAULT_HUB_MODEL,), method="lora", lr=2e-4, batch_size=8, n_train=1000, n_queries=200,
@@ -166,7 +181,9 @@ SCALE_RUNS: dict[str, dict[str, dict[str, Any]]] = {
 """The book's runs per scale, as data: ``main`` overrides :class:`ResistanceConfig`'s defaults, every other run
 overrides ``main``. ``controls`` repeats the protocol from a random initialisation and from an early pre-training
 checkpoint (``@light``: 1/32 of the budget); ``base_rates`` runs the safety task from bases pre-trained on worlds
-that differ only in how often harmful requests are refused (none at ``smoke``: those bases are reader-scale). At
+that differ only in how often harmful requests are refused (none at ``smoke``: those bases are reader-scale; one
+pre-training seed per world, so its seeds vary only the fine-tuning). Every other run starts seed ``s`` from the base
+pre-trained with seed ``s`` (``seed_bases``). At
 ``full`` the base is a hub model, LoRA is the default, and there are no controls."""
 
 SEEDS_BY_SCALE: dict[str, int] = {"smoke": 2, "reader": 3, "full": 3}
