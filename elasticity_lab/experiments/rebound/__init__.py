@@ -56,8 +56,8 @@ from elasticity_lab.experiments.rebound.runs import (analyse_attractor, attracto
                                                      replay_data, run_rebound, staged_curve, train_seed)
 from elasticity_lab.experiments.rebound.tasks import (HubTask, MicroTask, Probe, probe_kl, probe_likelihood, probe_likelihood_mass,
                                                       refusal_rule, sentiment_rule)
-from elasticity_lab.experiments.rebound.verdicts import (attractor_verdicts, rebound_verdicts, settles_at, summarize, verdict_text,
-                                                         verdicts, within)
+from elasticity_lab.experiments.rebound.verdicts import (attractor_table, attractor_verdicts, check_prose, lr_prose, rebound_prose,
+                                                         rebound_verdicts, settles_at, summarize, verdict_text, verdicts, within)
 from elasticity_lab.experiments.rebound.checks import builtin_attractor_check, lr_sweep
 
 __all__ = [
@@ -66,6 +66,6 @@ __all__ = [
     "PAPER_KL_TABLE", "PERTURBATIONS", "STEP_MODES", "TASKS", "ReboundConfig", "default_config", "analyse_attractor",
     "attractor_plan", "base_spec", "cli_result", "evaluate", "plan", "replay_data", "run_rebound", "staged_curve", "train_seed",
     "HubTask", "MicroTask", "Probe", "probe_kl", "probe_likelihood", "probe_likelihood_mass", "refusal_rule", "sentiment_rule",
-    "attractor_verdicts", "rebound_verdicts", "settles_at", "summarize", "verdict_text", "verdicts", "within",
+    "attractor_table", "attractor_verdicts", "check_prose", "lr_prose", "rebound_prose", "rebound_verdicts", "settles_at", "summarize", "verdict_text", "verdicts", "within",
     "builtin_attractor_check", "lr_sweep",
 ]

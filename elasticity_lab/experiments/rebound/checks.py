@@ -40,12 +40,14 @@ def builtin_attractor_check(config: ReboundConfig, *, directions: Sequence[str] 
             "verdicts": {m: attractor_verdicts(slopes, metric=m) for m in METRICS}}
 
 
-def lr_sweep(config: ReboundConfig, lrs: Sequence[float] = (1e-3, 1e-4, 1e-5), *, task: str = "safety",
+def lr_sweep(config: ReboundConfig, lrs: Sequence[float] | None = None, *, task: str = "safety",
              metric: str = "rule", progress: bool = False) -> pd.DataFrame:
     """The paper's protocol for ``task`` (main curves and the config's control bases) at each learning rate, and
     its verdicts side by side: one row per finding, a ``shows @ lr`` and ``estimate @ lr`` column per rate, and
-    ``depends on lr`` (whether the answer changes across the rates). Reversed order, fixed steps and the
-    attractor test are left out to keep it cheap; the curves of the study's own rate are shared with it."""
+    ``depends on lr`` (whether the answer changes across the rates). ``lrs``: the config's ``lr_sweep`` by default.
+    Reversed order, fixed steps, the control bases and the attractor test are left out to keep it cheap; the curves
+    of the study's own rate are shared with it."""
+    lrs = tuple(config.lr_sweep if lrs is None else lrs)
     check_choice("task", task, TASKS)
     check_choice("metric", metric, METRICS)
     if len(lrs) < 2 or len(set(lrs)) != len(lrs):
@@ -55,7 +57,7 @@ def lr_sweep(config: ReboundConfig, lrs: Sequence[float] = (1e-3, 1e-4, 1e-5), *
     table: dict[str, dict[str, Any]] = {}
     for lr in lrs:
         cfg = dataclasses.replace(config, lr=float(lr), tasks=(task,), reversed_tasks=(), fixed_steps_tasks=(),
-                                  control_tasks=(task,), attractor_rates=())
+                                  control_bases=(), attractor_rates=())
         result = run_rebound(cfg, progress=progress)
         for r in rebound_verdicts(result, metric=metric):
             row = table.setdefault(r["finding"], {"finding": r["finding"]})

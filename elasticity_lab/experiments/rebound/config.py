@@ -105,6 +105,7 @@ class ReboundConfig:
     attractor_directions: tuple[str, ...] = DIRECTIONS
     attractor_shift: float = 0.2
     max_new_tokens: int | None = None
+    lr_sweep: tuple[float, ...] = (1e-3, 1e-4, 1e-5)
     # full scale: "keyword" (the refusal rule) or a sequence-classification model (hub name or folder)
     # that judges safety, as the paper's beaver cost model did; see elasticity_lab.lm.scorers
     safety_scorer: str = "keyword"
@@ -144,6 +145,10 @@ class ReboundConfig:
         check_choice("preset", self.preset, PRESETS)
         # full-parameter SFT only: the paper's recipe, and stage 2 scores the very model it trains
         check_choice("method", self.method, ("full",))
+        if len(self.lr_sweep) < 2 or len(set(self.lr_sweep)) != len(self.lr_sweep):
+            raise ValueError(f"lr_sweep={self.lr_sweep!r} is not allowed; give two or more distinct learning rates.")
+        for v in self.lr_sweep:
+            check_positive("lr_sweep entry", v)
         for name in ("lr", "align_batch_size", "perturb_batch_size", "n_prompts", "n_kl",
                      "attractor_n_align", "attractor_batch_size"):
             check_positive(name, getattr(self, name))
@@ -208,17 +213,20 @@ def _check_grid(name: str, grid: Sequence[int], batch_size: int) -> None:
 
 
 SCALE_PRESETS: dict[str, dict[str, Any]] = {
-    # only exercises the code: tiny sizes, two seeds, bases pre-trained for seconds
-    "smoke": dict(n_align=(16, 32), n_perturb=(0, 8, 16, 32), n_prompts=16, n_kl=16, reversed_n_align=(16,),
-                  reversed_tasks=("safety",), attractor_rates=(0.2, 0.8), attractor_n_align=16,
-                  attractor_n_perturb=(0, 16, 32), control_bases=("random",)),
-    # the book: budgeted at ≤ 4 minutes on 2 CPU cores with the shipped bases (see chapter 7)
-    "reader": dict(reversed_n_align=(64, 640), reversed_tasks=("safety",), control_n_align=(64, 640),
+    # only exercises the code: tiny sizes, two pre-training seeds (an interval needs two), bases pre-trained for seconds
+    "smoke": dict(tasks=("safety",), n_align=(16, 32), n_perturb=(0, 8, 16, 32), n_prompts=16, n_kl=16, reversed_n_align=(16,),
+                  reversed_tasks=(), attractor_rates=(0.2, 0.8), attractor_n_align=16, pretrain_seeds=(0, 1),
+                  attractor_n_perturb=(0, 16, 32, 48), control_bases=("random",), control_n_align=(32,), fixed_steps_tasks=(),
+                  lr_sweep=(1e-3, 1e-4)),
+    # the book: budgeted at <= 5 minutes on 2 CPU cores with the shipped bases (see chapter 7); three pre-training
+    # seeds per world; the reversed order, a fourth N_a and the control bases at every N_a are the full scale's
+    "reader": dict(n_align=(64, 192, 640), n_perturb=(0, 16, 32, 64, 128, 256), reversed_tasks=(), control_n_align=(640,),
                    fixed_steps_tasks=("safety",), attractor_n_perturb=(0, 128, 256, 384)),
     # the paper's protocol on a hub model (a GPU): one pre-trained model, so fine-tuning seeds are the units
     "full": dict(hub_model=DEFAULT_HUB_MODEL, n_align=(1000, 2000, 5000, 10000), n_perturb=(0, 100, 200, 500, 1000, 2000),
                  lr=1e-5, align_batch_size=10, perturb_batch_size=20, n_prompts=200, n_kl=200, pretrain_seeds=(0,),
-                 control_bases=("random",), fixed_steps_tasks=(), attractor_rates=(), max_new_tokens=48),
+                 control_bases=("random",), fixed_steps_tasks=(), attractor_rates=(), max_new_tokens=48,
+                 lr_sweep=(1e-4, 3e-5, 1e-5)),
 }
 """The book's study at each scale, as overrides of :class:`ReboundConfig`'s defaults: data, not code paths."""
 

@@ -264,8 +264,10 @@ def attractor_plan(config: ReboundConfig) -> list[tuple[str, float, str, str, in
     """Every attractor curve: (base kind, rate, arm, perturbation, pre-training seed, fine-tuning seed)."""
     if config.on_hub or not config.attractor_rates:
         return []
+    # the positive control asks only whether the pre-trained slope is 1: it needs no lightly pre-trained comparison
     return [(k, r, d, p, ps, s) for ps in config.pretrain_seeds for s in config.seeds for p in config.attractor_perturbations
-            for k in config.attractor_bases for d in config.attractor_directions for r in config.attractor_rates]
+            for k in config.attractor_bases for d in config.attractor_directions for r in config.attractor_rates
+            if not (p == "positive_control" and k != "pretrained")]
 
 
 def analyse_attractor(attractor: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -254,3 +254,81 @@ def verdict_text(rows: Sequence[dict[str, Any]]) -> str:
         f"**Shows, but its controls cannot decide** (undecided or not run): "
         f"{items([x for x in pick('survives_controls', UNDECIDED, NOT_RUN) if x not in pick('shows', NOT_RUN)])}.",
     ])
+
+
+# --------------------------------------------------------------------------- the attractor table and the chapter's prose
+
+
+def attractor_table(levels: pd.DataFrame, slopes: pd.DataFrame, *, metric: str = "rule") -> pd.DataFrame:
+    """Perturbation × arm × base rate → settling level of the pre-trained and the lightly pre-trained bases (mean and
+    95 % interval over pre-training seeds), and per perturbation and arm the pre-trained minus lightly pre-trained slope
+    with its interval. Words ("not run") where a cell was not measured."""
+    if not len(levels):
+        return pd.DataFrame()
+    lv = levels[levels["metric"] == metric]
+    sl = slopes[slopes["metric"] == metric] if len(slopes) else slopes
+    rows = []
+    for (pert, direction, rate), g in lv.groupby(["perturbation", "direction", "base_rate"], sort=False):
+        row: dict[str, Any] = {"perturbation": pert, "arm": direction, "base rate": f"{rate:.1f}"}
+        for kind, label in (("pretrained", "pre-trained settles at"), ("light", "lightly pre-trained settles at")):
+            h = g[g["base_kind"] == kind]
+            row[label] = mean_interval(h["settled"], h["pretrain_seed"].tolist()).text(2) if len(h) else NOT_RUN
+        h = g[g["base_kind"] == "pretrained"]
+        row["pre-trained base's own level"] = f"{h['base_model_level'].mean():.2f}" if len(h) else NOT_RUN
+        row["stage 1 moved it to"] = f"{h['start'].mean():.2f}" if len(h) else NOT_RUN
+        s = sl[(sl["perturbation"] == pert) & (sl["direction"] == direction) & (sl["base_kind"] == "pretrained")] if len(sl) else sl
+        row["pre-trained slope"] = s["slope_text"].iloc[0] if len(s) else NOT_RUN
+        row["slope difference (pre-trained − light)"] = (s["difference_text"].iloc[0] or NOT_RUN) if len(s) else NOT_RUN
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _find(rows: Sequence[dict[str, Any]], *words: str) -> list[dict[str, Any]]:
+    return [r for r in rows if all(w in r["finding"] for w in words)]
+
+
+def rebound_prose(result: ReboundResult, *, metric: str = "rule") -> str:
+    """The chapter's reading of its own results, sentence by sentence from the verdict rows (Markdown)."""
+    rows = verdicts(result, metric=metric)
+    out = []
+    for r in _find(rows, "returns to the base"):
+        task = r["finding"].split(":")[0]
+        out.append(f"**{task}, does the curve return to the base's own level?** {r['shows']} "
+                   f"(plateau minus the base's level {r['estimate']}; survives its controls: {r['survives_controls']}). "
+                   f"In full: {r['evidence']}.")
+    for r in _find(rows, "faster rebound") + _find(rows, "KL after alignment") + _find(rows, "below ε"):
+        out.append(f"*{r['finding']}*: {r['shows']} ({r['estimate']}); survives: {r['survives_controls']}.")
+    for r in [r for r in rows if r["finding"].startswith("attractor")]:
+        out.append(f"*{r['finding']}*: {r['shows']}; survives the lightly pre-trained control: {r['survives_controls']} "
+                   f"(pre-trained − light slope {r['estimate']}). {r['evidence']}.")
+    if not out:
+        return "Nothing was run at this scale."
+    return "\n\n".join(out)
+
+
+def check_prose(check: dict[str, Any], *, metric: str = "rule") -> str:
+    """What the built-in-attractor check says about the verdict code (Markdown)."""
+    rows = check["verdicts"].get(metric, [])
+    if not rows:
+        return "The built-in-attractor check was not run at this scale."
+    said = [f"from {r['finding'].split('from ')[-1].split(':')[0]}: {r['shows']}, {r['survives_controls']} "
+            f"(pre-trained − light slope {r['estimate']})" for r in rows]
+    able = any(r["survives_controls"] == "survives" for r in rows)
+    return (f"On the system with an attractor built in, the verdict code says: {'; '.join(said)}. "
+            + ("So the code *can* say \"survives\" when the effect is there."
+               if able else "So even with the effect built in, the verdict code does not reach \"survives\" at this scale: "
+                            "its intervals are too wide, or the replayed answers do not pull hard enough, and a "
+                            "\"does not survive\" or \"undecided\" in the study must be read with that in mind."))
+
+
+def lr_prose(sweep: pd.DataFrame) -> str:
+    """Which verdicts change with the learning rate (Markdown), from :func:`checks.lr_sweep`'s table."""
+    if not len(sweep):
+        return "The learning-rate sweep was not run at this scale."
+    shows = [c for c in sweep.columns if c.startswith("shows @")]
+    rates = ", ".join(c.split("@ ")[1] for c in shows)
+    dep = sweep[sweep["depends on lr"] == "yes"]["finding"].tolist()
+    same = sweep[sweep["depends on lr"] == "no"]
+    same_text = "; ".join(f"*{f}* ({s})" for f, s in zip(same["finding"], same[shows[0]])) or "none"
+    return (f"Across the learning rates {rates}: the answer **changes** for {'; '.join(f'*{f}*' for f in dep) or 'no finding'}; "
+            f"it is the same at every rate for {same_text}.")
