@@ -314,6 +314,9 @@ def check_prose(check: dict[str, Any], *, metric: str = "rule") -> str:
     said = [f"from {r['finding'].split('from ')[-1].split(':')[0]}: {r['shows']}, {r['survives_controls']} "
             f"(pre-trained − light slope {r['estimate']})" for r in rows]
     able = any(r["survives_controls"] == "survives" for r in rows)
+    if all(r["shows"] == NOT_RUN for r in rows):
+        return (f"On the system with an attractor built in, the verdict code says: {'; '.join(said)}. Not run: stage 1 did not "
+                f"move the bases far enough at this scale for the check to ask anything.")
     return (f"On the system with an attractor built in, the verdict code says: {'; '.join(said)}. "
             + ("So the code *can* say \"survives\" when the effect is there."
                if able else "So even with the effect built in, the verdict code does not reach \"survives\" at this scale: "
