@@ -252,7 +252,7 @@ def test_stages_are_paired_and_the_grid_is_a_stream_prefix(tiny) -> None:
     # stage 1 and stage 2 use opposite behaviours; the reversed order swaps them
     assert {suite.world.classify("safety", p, r) for p, r in s1} == {"refusal"}
     assert {suite.world.classify("safety", p, r) for p, r in s2} == {"compliance"}
-    units = rb.plan(rb.default_config("smoke"))
+    units = rb.plan(rb.default_config("smoke", reversed_tasks=("safety",)))
     assert {u.order for u in units if u.study == "reversed"} == {"reversed"}
 
 
