@@ -167,3 +167,4 @@ def attractor_slope(base_rates: list[float], settled: list[float]) -> float:
     """Exercise 7.3: the least-squares slope cov(x, y) / var(x) of settling levels on base rates."""
     x, y = np.asarray(base_rates, float), np.asarray(settled, float)
     return float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
+from elasticity_lab.lm.preference import dpo_loss  # noqa: E402, F401  (exercise 8b.1: the library's own loss)

@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
 from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.lm.presets import cpu_threads
 from elasticity_lab.lm.training import (
     SFTConfig,
@@ -281,7 +281,7 @@ def _train(model: Any, tokenizer: Any, items: list[Any], config: PreferenceConfi
     seen = 0
     torch.manual_seed(config.seed)
     model.train()
-    for step in tqdm(range(total), desc=algo.upper(), disable=not progress, leave=False):
+    for step in progress_bar(range(total), desc=algo.upper(), enabled=progress, leave=False):
         idx = order[step * config.batch_size:(step + 1) * config.batch_size]
         factor = lr_factor(step, total, config.schedule, warmup)
         for group in opt.param_groups:

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from elasticity_lab.lm.batching import collate, encode_example, pad_id_of
 from elasticity_lab.core.config import check_positive
+from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.lm.preference import _prepare, frozen, sequence_logps
 from elasticity_lab.lm.presets import cpu_threads
 from elasticity_lab.lm.training import SFTConfig, lr_factor, make_optimizer, model_device
@@ -160,7 +160,7 @@ def _train(model: Any, tokenizer: Any, prompts: list[str], reward: Reward, confi
     rows: list[dict[str, float]] = []
     torch.manual_seed(config.seed)
     model.train()
-    for step in tqdm(range(total), desc="RLOO", disable=not progress, leave=False):
+    for step in progress_bar(range(total), desc="RLOO", enabled=progress, leave=False):
         batch_prompts = [prompts[i] for i in order[step * config.batch_size:(step + 1) * config.batch_size]]
         repeated = [p for p in batch_prompts for _ in range(config.k)]
         responses = generate(model, tokenizer, repeated, max_new_tokens=config.max_new_tokens,

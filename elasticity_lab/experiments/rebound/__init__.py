@@ -52,8 +52,8 @@ from elasticity_lab.experiments.rebound.analysis import (ATTRACTOR_GROUP, GROUP,
                                                          n_to_halfway, plateau_of, recovered, trend)
 from elasticity_lab.experiments.rebound.config import (DIRECTIONS, METRICS, ORDERS, PAPER_KL_TABLE, PERTURBATIONS, STEP_MODES, TASKS,
                                                        ReboundConfig, default_config)
-from elasticity_lab.experiments.rebound.runs import (analyse_attractor, attractor_plan, base_spec, cli_result, evaluate, plan,
-                                                     replay_data, run_rebound, staged_curve, train_seed)
+from elasticity_lab.experiments.rebound.runs import (analyse_attractor, attractor_plan, base_spec, cli_result, evaluate, perturb_curve,
+                                                     plan, replay_data, run_rebound, staged_curve, train_seed)
 from elasticity_lab.experiments.rebound.tasks import (HubTask, MicroTask, Probe, probe_kl, probe_likelihood, probe_likelihood_mass,
                                                       refusal_rule, sentiment_rule)
 from elasticity_lab.experiments.rebound.verdicts import (attractor_table, attractor_verdicts, check_prose, lr_prose, rebound_prose,
@@ -64,7 +64,7 @@ __all__ = [
     "ATTRACTOR_GROUP", "GROUP", "ReboundResult", "attractor_levels", "attractor_slopes", "cluster_of", "curve_fits", "fit_two_stage",
     "kl_table", "kl_threshold_n", "mean_std", "n_to_halfway", "plateau_of", "recovered", "trend", "DIRECTIONS", "METRICS", "ORDERS",
     "PAPER_KL_TABLE", "PERTURBATIONS", "STEP_MODES", "TASKS", "ReboundConfig", "default_config", "analyse_attractor",
-    "attractor_plan", "base_spec", "cli_result", "evaluate", "plan", "replay_data", "run_rebound", "staged_curve", "train_seed",
+    "attractor_plan", "base_spec", "cli_result", "evaluate", "perturb_curve", "plan", "replay_data", "run_rebound", "staged_curve", "train_seed",
     "HubTask", "MicroTask", "Probe", "probe_kl", "probe_likelihood", "probe_likelihood_mass", "refusal_rule", "sentiment_rule",
     "attractor_table", "attractor_verdicts", "check_prose", "lr_prose", "rebound_prose", "rebound_verdicts", "settles_at", "summarize", "verdict_text", "verdicts", "within",
     "builtin_attractor_check", "lr_sweep",

@@ -82,6 +82,22 @@ def staged_curve(base: Any, tokenizer: Any, suite: Any, probe: Probe, stage1: Se
         model, steps1 = s1.model, len(s1.curve)
     else:
         model, steps1 = copy.deepcopy(base), 0
+    table = perturb_curve(model, base, tokenizer, suite, probe, stage2, grid, lr=lr, method=method,
+                          perturb_batch_size=perturb_batch_size, seed=seed, max_new_tokens=max_new_tokens)
+    table["align_steps"] = steps1
+    table["base_rule"] = ref["rule"]
+    table["base_likelihood"] = ref["likelihood"]
+    table["base_likelihood_mass"] = ref["likelihood_mass"]
+    return table
+
+
+def perturb_curve(model: Any, base: Any, tokenizer: Any, suite: Any, probe: Probe, stage2: Sequence[tuple[str, str]],
+                  grid: Sequence[int], *, lr: float, method: str = "full", perturb_batch_size: int = 8, seed: int = 0,
+                  max_new_tokens: int | None = None) -> pd.DataFrame:
+    """Stage 2 of a curve: fine-tune ``model`` (an aligned model, trained in place) on ``stage2`` and score it
+    at every ``n`` of ``grid`` (``n = 0``: before stage 2), the KL taken to ``base``. Shared by every stage 1
+    (SFT here, the other alignment algorithms in :mod:`elasticity_lab.experiments.algorithms`)."""
+    _check_grid("grid", grid, perturb_batch_size)
     rows: list[dict[str, float]] = []
 
     def record(n: int) -> None:
@@ -97,12 +113,7 @@ def staged_curve(base: Any, tokenizer: Any, suite: Any, probe: Probe, stage1: Se
         # copy_model=False: the callback scores the very model being trained, after each whole batch
         sft(model, tokenizer, list(stage2[: grid[-1]]), method=method, lr=lr, batch_size=perturb_batch_size,
             epochs=1.0, seed=seed + 7919, progress=False, copy_model=False, on_step=on_step)
-    table = pd.DataFrame(rows)
-    table["align_steps"] = steps1
-    table["base_rule"] = ref["rule"]
-    table["base_likelihood"] = ref["likelihood"]
-    table["base_likelihood_mass"] = ref["likelihood_mass"]
-    return table
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- the study

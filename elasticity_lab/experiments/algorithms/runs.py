@@ -1,0 +1,196 @@
+"""The algorithms study: calibrate each algorithm's stage-1 rate, then one rebound curve per algorithm × base × seed.
+
+A curve is chapter 7's protocol with its stage 1 replaced: :func:`align` (SFT, DPO, KTO, SimPO or
+RLOO on the same ``n_align`` examples' worth of information), then
+:func:`elasticity_lab.experiments.rebound.perturb_curve`, chapter 7's own stage 2 (SFT on unaligned
+answers, scored after every whole batch on the grid). Each calibration point and each curve is cached
+on its own, so an interrupted study resumes and a larger one reuses what it shares.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from elasticity_lab.core.cache import cached_table
+from elasticity_lab.core.progress import progress_bar
+from elasticity_lab.experiments.algorithms.align import align
+from elasticity_lab.experiments.algorithms.config import AlgorithmsConfig, base_spec, default_config
+from elasticity_lab.experiments.rebound.runs import evaluate, perturb_curve
+from elasticity_lab.experiments.rebound.tasks import MicroTask, Probe
+from elasticity_lab.lm.bases import Base, load_base
+
+
+@dataclass
+class AlgorithmsResult:
+    """The study's tables: calibration points, chosen rates, curves, per-curve summary, verdict rows."""
+
+    config: AlgorithmsConfig
+    calibration: pd.DataFrame
+    lrs: dict[str, float]
+    curves: pd.DataFrame
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _shared_key(c: AlgorithmsConfig) -> dict[str, Any]:
+    """The part of the config every unit depends on (so adding seeds, algorithms or bases reuses cached units)."""
+    keep = ("scale", "task", "n_align", "align_batch_size", "preset", "pretrain_tokens", "light_fraction", "n_prompts", "n_kl")
+    d = {k: getattr(c, k) for k in keep}
+    d["align_overrides"] = {k: dict(v) for k, v in sorted(c.align_overrides.items())}
+    return d
+
+
+class _Runner:
+    """Builds bases, tasks and probes once per study and runs (or reads from the cache) each unit."""
+
+    def __init__(self, config: AlgorithmsConfig, progress: bool) -> None:
+        self.config, self.progress = config, progress
+        self._bases: dict[str, Base] = {}
+        self._tasks: dict[str, tuple[MicroTask, Probe]] = {}
+        self._refs: dict[tuple[str, int], dict[str, float]] = {}
+
+    def base(self, kind: str) -> Base:
+        if kind not in self._bases:
+            self._bases[kind] = load_base(base_spec(self.config, kind), progress=self.progress)
+        return self._bases[kind]
+
+    def task(self, kind: str) -> tuple[MicroTask, Probe]:
+        if kind not in self._tasks:
+            task = MicroTask(self.base(kind).world, self.config.task)
+            self._tasks[kind] = (task, task.probe(self.config.n_prompts, self.config.n_kl))
+        return self._tasks[kind]
+
+    def reference(self, kind: str, seed: int) -> dict[str, float]:
+        """The base's own scores on the probe at a seed (the same for every algorithm: computed once per study)."""
+        if (kind, seed) not in self._refs:
+            base = self.base(kind)
+            task, probe = self.task(kind)
+            self._refs[kind, seed] = evaluate(base.model, base.tokenizer, task, probe, None, seed=seed)
+        return self._refs[kind, seed]
+
+    def calibration_point(self, algorithm: str, lr: float, seed: int) -> pd.DataFrame:
+        c = self.config
+        key = {"kind": "algorithms-calibration", "algorithm": algorithm, "lr": lr, "seed": seed, "config": _shared_key(c)}
+
+        def compute() -> pd.DataFrame:
+            base = self.base("pretrained")
+            task, probe = self.task("pretrained")
+            t0 = time.perf_counter()
+            r = align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
+                      evaluate=False)
+            scores = evaluate(r.model, base.tokenizer, task, probe, base.model, seed=seed)
+            return pd.DataFrame([{"steps": r.steps, **scores, "seconds": time.perf_counter() - t0}])
+
+        table = cached_table("algorithms", key, compute).copy()
+        table.insert(0, "seed", seed)
+        table.insert(0, "lr", lr)
+        table.insert(0, "algorithm", algorithm)
+        return table
+
+    def curve(self, algorithm: str, lr: float, kind: str, seed: int) -> pd.DataFrame:
+        c = self.config
+        key = {"kind": "algorithms-curve", "algorithm": algorithm, "lr": lr, "base_kind": kind, "seed": seed,
+               "grid": list(c.n_perturb), "perturb_lr": c.perturb_lr, "perturb_batch_size": c.perturb_batch_size,
+               "config": _shared_key(c)}
+        if kind != "pretrained" and c.gate_controls:
+            key["gate"] = c.min_gain
+
+        def compute() -> pd.DataFrame:
+            base = self.base(kind)
+            task, probe = self.task(kind)
+            t0 = time.perf_counter()
+            ref = self.reference(kind, seed)
+            r = align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
+                      evaluate=False)
+            t1 = time.perf_counter()
+            first = evaluate(r.model, base.tokenizer, task, probe, base.model, seed=seed) if kind != "pretrained" else None
+            if first is not None and c.gate_controls and first["rule"] - ref["rule"] < c.min_gain:
+                # a control that stage 1 did not lift is left out of the verdict: its stage 2 would decide nothing
+                table = pd.DataFrame([{"n": 0, **first}])
+            else:
+                stage2 = task.data("unaligned", c.n_perturb[-1], seed)
+                table = perturb_curve(r.model, base.model, base.tokenizer, task, probe, stage2, c.n_perturb, lr=c.perturb_lr,
+                                      perturb_batch_size=c.perturb_batch_size, seed=seed)
+            table["align_steps"] = r.steps
+            table["base_rule"] = ref["rule"]
+            table["base_likelihood"] = ref["likelihood"]
+            table["align_seconds"] = t1 - t0
+            table["seconds"] = time.perf_counter() - t0
+            return table
+
+        table = cached_table("algorithms", key, compute).copy()
+        for k, v in (("algorithm", algorithm), ("base_kind", kind), ("seed", seed), ("lr", lr)):
+            table.insert(0, k, v)
+        return table
+
+
+def choose_rates(calibration: pd.DataFrame, target: float) -> dict[str, float]:
+    """Per algorithm, the stage-1 rate expected to reach ``target`` (mean aligned rule score over the calibration seeds).
+
+    Only rates on the *rising branch* count: a rate whose score is below that of a smaller rate is past the peak,
+    where DPO and SimPO keep widening the gap between chosen and rejected answers while the sampled answers degrade
+    (the collapse regime). Where two neighbouring rates of that branch bracket the target, the rate is interpolated
+    linearly in log(rate) between them (3 significant digits); otherwise the rate closest to the target is taken
+    (ties: the smaller mean KL to the base, then the smaller rate)."""
+    need = {"algorithm", "lr", "rule", "kl"}
+    if not need <= set(calibration.columns):
+        raise ValueError(f"calibration needs the columns {sorted(need)}; it has {sorted(calibration.columns)}.")
+    means = calibration.groupby(["algorithm", "lr"], sort=False)[["rule", "kl"]].mean().reset_index()
+    out: dict[str, float] = {}
+    for alg, g in means.groupby("algorithm", sort=False):
+        g = g.sort_values("lr")
+        rising = g[g["rule"].to_numpy() >= g["rule"].cummax().to_numpy()].copy()
+        lr, y = rising["lr"].to_numpy(float), rising["rule"].to_numpy(float)
+        chosen = None
+        for i in range(len(lr) - 1):
+            if y[i] <= target <= y[i + 1] and y[i + 1] > y[i]:
+                frac = (target - y[i]) / (y[i + 1] - y[i])
+                chosen = float(f"{math.exp(math.log(lr[i]) + frac * (math.log(lr[i + 1]) - math.log(lr[i]))):.3g}")
+                break
+        if chosen is None:
+            rising["distance"] = (rising["rule"] - target).abs().round(9)
+            chosen = float(rising.sort_values(["distance", "kl", "lr"]).iloc[0]["lr"])
+        out[str(alg)] = chosen
+    return out
+
+
+def calibrate(config: AlgorithmsConfig, *, progress: bool = False, runner: _Runner | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The calibration table (one row per algorithm × rate × calibration seed, on the pre-trained base) and the
+    chosen rate per algorithm (:func:`choose_rates`). With ``config.lrs`` fixed, no calibration runs."""
+    if config.lrs is not None:
+        return pd.DataFrame(columns=["algorithm", "lr", "seed", "rule", "likelihood", "kl", "steps", "seconds"]), \
+            {a: float(config.lrs[a]) for a in config.algorithms}
+    runner = runner or _Runner(config, progress)
+    units = [(a, lr, s) for a in config.algorithms for lr in config.lr_grid[a] for s in config.calibration_seeds]
+    parts = [runner.calibration_point(a, lr, s) for a, lr, s in progress_bar(units, desc="calibration", enabled=progress)]
+    table = pd.concat(parts, ignore_index=True)
+    return table, choose_rates(table, config.target)
+
+
+def run_algorithms(config: AlgorithmsConfig | None = None, *, progress: bool = True,
+                   on_unit: Callable[[int, int], None] | None = None) -> AlgorithmsResult:
+    """Calibrate, run (or read from the cache) every curve, and analyse them (summary table and verdicts)."""
+    from elasticity_lab.experiments.algorithms.analysis import curve_summary
+    from elasticity_lab.experiments.algorithms.verdicts import verdicts
+
+    config = config or default_config()
+    runner = _Runner(config, progress)
+    calibration, lrs = calibrate(config, progress=progress, runner=runner)
+    units = [(a, k, s) for s in config.seeds for k in config.bases for a in config.algorithms]
+    parts = []
+    for i, (a, k, s) in enumerate(progress_bar(units, desc="algorithm curves", enabled=progress)):
+        parts.append(runner.curve(a, lrs[a], k, s))
+        if on_unit:
+            on_unit(i + 1, len(units))
+    curves = pd.concat(parts, ignore_index=True)
+    result = AlgorithmsResult(config, calibration, lrs, curves)
+    result.summary = curve_summary(curves, config.n_align)
+    result.verdicts = verdicts(result.summary, config)
+    return result
+

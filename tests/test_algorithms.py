@@ -1,0 +1,247 @@
+"""The algorithms study: calibration choice, per-curve summary, verdicts that can say yes and no (synthetic
+summaries with known answers), validation errors naming the parameter, and the CLI at the smoke scale."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from elasticity_lab.experiments import algorithms as al
+from elasticity_lab.experiments.stats import ABSENT, NOT_RUN, SHOWS, UNDECIDED, Interval
+
+ALGS = ("sft", "dpo", "kto", "simpo", "rloo")
+
+
+def _config(**kw):
+    return al.AlgorithmsConfig(scale="smoke", lrs={a: 1e-3 for a in ALGS}, **kw)
+
+
+def _summary(*, aligned=0.6, n_half=20.0, settled=0.15, lost=0.8, control_lost=0.8, control_gain=0.4, spread=0.02,
+             per_alg: dict | None = None, seeds=(0, 1, 2)) -> pd.DataFrame:
+    """A synthetic summary: every algorithm like SFT unless ``per_alg`` overrides a field for one algorithm;
+    seed noise of ±``spread`` (relative for n_half) so that intervals have a width."""
+    rows = []
+    for a in ALGS:
+        for kind in ("pretrained", "light", "random"):
+            for i, s in enumerate(seeds):
+                e = (i - 1) * spread
+                vals = {"aligned": aligned + e, "n_half": n_half * (1 + e), "settled": settled + e, "lost_share": lost + e,
+                        "gain": 0.45, "kl_aligned": 0.1, "lr": 1e-3, "base_rule": 0.15}
+                if kind != "pretrained":
+                    vals.update(lost_share=control_lost + e, gain=control_gain)
+                if per_alg and a in per_alg and kind == "pretrained":
+                    vals.update({k: (v + e if k != "n_half" else v * (1 + e)) for k, v in per_alg[a].items()})
+                rows.append({"algorithm": a, "base_kind": kind, "seed": s, **vals})
+    return pd.DataFrame(rows)
+
+
+def _verdict(table: pd.DataFrame, finding: str, algorithm: str = "all", base_kind: str = "pretrained") -> pd.Series:
+    r = table[(table["finding"] == finding) & (table["algorithm"] == algorithm) & (table["base_kind"] == base_kind)]
+    assert len(r) == 1, (finding, algorithm, base_kind)
+    return r.iloc[0]
+
+
+INDEPENDENT = "the rebound is independent of the alignment algorithm"
+
+
+def test_within_says_shows_does_not_show_undecided() -> None:
+    assert al.within(Interval(0.05, -0.1, 0.2, n=3), 0.3) == SHOWS
+    assert al.within(Interval(0.5, 0.4, 0.6, n=3), 0.3) == ABSENT
+    assert al.within(Interval(-0.5, -0.6, -0.4, n=3), 0.3) == ABSENT
+    assert al.within(Interval(0.3, 0.1, 0.5, n=3), 0.3) == UNDECIDED
+    assert al.within(Interval(math.nan, math.nan, math.nan, n=0), 0.3) == NOT_RUN
+
+
+def test_independence_shows_when_every_algorithm_is_like_sft() -> None:
+    t = al.verdicts(_summary(), _config())
+    assert _verdict(t, INDEPENDENT)["verdict"] == SHOWS
+    for a in ALGS[1:]:
+        assert _verdict(t, "matched alignment", a)["verdict"] == SHOWS
+
+
+def test_independence_does_not_show_when_one_algorithm_rebounds_four_times_slower() -> None:
+    t = al.verdicts(_summary(per_alg={"dpo": {"n_half": 80.0}}), _config())
+    assert _verdict(t, "same n-to-halfway as SFT", "dpo")["verdict"] == ABSENT
+    assert _verdict(t, "same n-to-halfway as SFT", "kto")["verdict"] == SHOWS
+    assert _verdict(t, INDEPENDENT)["verdict"] == ABSENT
+
+
+def test_independence_does_not_show_when_one_algorithm_settles_elsewhere() -> None:
+    t = al.verdicts(_summary(per_alg={"rloo": {"settled": 0.5}}), _config())
+    assert _verdict(t, "same settled level as SFT", "rloo")["verdict"] == ABSENT
+    assert _verdict(t, INDEPENDENT)["verdict"] == ABSENT
+
+
+def test_independence_is_undecided_with_noisy_seeds() -> None:
+    t = al.verdicts(_summary(spread=0.3), _config())
+    assert _verdict(t, INDEPENDENT)["verdict"] == UNDECIDED
+
+
+def test_never_halfway_counts_beyond_the_grid() -> None:
+    t = al.verdicts(_summary(per_alg={"kto": {"n_half": math.inf}}), _config())
+    row = _verdict(t, "same n-to-halfway as SFT", "kto")
+    assert row["verdict"] == ABSENT and row["estimate"] > 1
+
+
+def test_rebounds_shows_and_survives_or_not_against_its_controls() -> None:
+    t = al.verdicts(_summary(lost=0.8, control_lost=0.1), _config())
+    row = _verdict(t, "rebounds", "dpo")
+    assert row["verdict"] == SHOWS and row["survives_controls"] == "survives"
+    t = al.verdicts(_summary(lost=0.8, control_lost=0.8), _config())
+    assert _verdict(t, "rebounds", "dpo")["survives_controls"] == "does not survive"
+    t = al.verdicts(_summary(lost=0.8, control_lost=0.8, control_gain=0.02), _config())
+    row = _verdict(t, "rebounds", "dpo")
+    assert row["survives_controls"] == UNDECIDED and "left out" in row["detail"]  # no control counted
+
+
+def test_rebounds_does_not_show_or_is_undecided() -> None:
+    t = al.verdicts(_summary(lost=0.2), _config())
+    assert _verdict(t, "rebounds", "sft")["verdict"] == ABSENT
+    t = al.verdicts(_summary(lost=0.5, spread=0.2), _config())
+    assert _verdict(t, "rebounds", "sft")["verdict"] == UNDECIDED
+
+
+def test_matched_alignment_can_fail() -> None:
+    t = al.verdicts(_summary(per_alg={"simpo": {"aligned": 0.3}}), _config())
+    assert _verdict(t, "matched alignment", "simpo")["verdict"] == ABSENT
+    text = al.verdict_text(t)
+    assert "simpo does not show" in text and INDEPENDENT.split(" of ")[0].capitalize().split()[0] in text
+
+
+def test_curve_summary_on_a_hand_made_curve() -> None:
+    n = [0, 8, 16, 32, 64]
+    curves = pd.DataFrame({"algorithm": "dpo", "base_kind": "pretrained", "seed": 0, "lr": 3e-4, "align_steps": 8, "n": n,
+                           "rule": [0.6, 0.5, 0.3, 0.2, 0.2], "kl": [0.2, 0.1, 0.05, 0.04, 0.03], "base_rule": 0.2})
+    s = al.curve_summary(curves, 32).iloc[0]
+    assert s["aligned"] == pytest.approx(0.6) and s["gain"] == pytest.approx(0.4) and s["kl_aligned"] == pytest.approx(0.2)
+    assert s["lost_share"] == pytest.approx(1.0)  # (0.6 − 0.2) / 0.4
+    assert s["n_half"] == pytest.approx(12.0)  # halfway level 0.4 between n = 8 (0.5) and 16 (0.3)
+    assert s["settled"] == pytest.approx(0.2)
+    flat = curves.assign(rule=[0.6, 0.6, 0.6, 0.6, 0.6])
+    assert math.isinf(al.curve_summary(flat, 32).iloc[0]["n_half"])
+    with pytest.raises(ValueError, match="n_align = 48"):
+        al.curve_summary(curves, 48)
+
+
+def test_choose_rates_picks_the_rate_closest_to_the_target() -> None:
+    cal = pd.DataFrame({"algorithm": ["dpo"] * 4 + ["sft"] * 2, "lr": [1e-4, 3e-4, 1e-3, 1e-3, 3e-4, 1e-3], "seed": 100,
+                        "rule": [0.3, 0.55, 0.05, 0.05, 0.5, 0.7], "kl": [0.01, 0.09, 1.0, 1.0, 0.02, 0.1]})
+    rates = al.choose_rates(cal, 0.6)
+    assert rates["dpo"] == 3e-4  # 0.55 is the highest before the peak: closest
+    assert rates["sft"] == pytest.approx(5.48e-4)  # 0.6 halfway between 0.5 and 0.7: the geometric mean of the rates
+    assert al.choose_rates(cal, 0.2) == {"dpo": 1e-4, "sft": 3e-4}  # below every score: the closest, no extrapolation
+    with pytest.raises(ValueError, match="columns"):
+        al.choose_rates(cal.drop(columns="kl"), 0.6)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(algorithms=("dpo", "kto")), "without 'sft'"),
+    (dict(algorithms=("sft", "ppo")), "algorithms entry"),
+    (dict(n_align=24), "must contain n_align"),
+    (dict(n_perturb=(0, 8, 12, 16)), "n_perturb"),
+    (dict(seeds=(0,)), "at least 2 seeds"),
+    (dict(calibration_seeds=(0,)), "overlap"),
+    (dict(bases=("light",)), "bases="),
+    (dict(target=1.5), "target=1.5"),
+    (dict(halfway_factor=1.0), "halfway_factor=1.0"),
+    (dict(lrs={"sft": 1e-3}), "lrs has no rate for algorithm 'dpo'"),
+    (dict(lrs={a: -1.0 for a in ALGS}), "lrs\\['sft'\\]=-1.0"),
+    (dict(lrs=None, lr_grid={"sft": (1e-3,)}), "lr_grid has no rates for algorithm 'dpo'"),
+    (dict(align_overrides={"dpo": {"beta": 0.0}}), "beta=0.0"),
+    (dict(align_overrides={"rloo": {"k": 1}}), "k=1"),
+    (dict(align_overrides={"dpo": {"lr": 1e-3}}), "sets 'lr'"),
+])
+def test_invalid_parameters_name_themselves(kwargs: dict, name: str) -> None:
+    base = dict(n_align=16, n_perturb=(0, 8, 16, 32), seeds=(0, 1))
+    base.update(kwargs)
+    if "lrs" not in base:
+        base["lrs"] = {a: 1e-3 for a in ALGS}
+    with pytest.raises(ValueError, match=name):
+        al.AlgorithmsConfig(scale="smoke", **base)
+
+
+def test_default_configs_are_valid() -> None:
+    for scale in ("smoke", "reader", "full"):
+        c = al.default_config(scale)
+        assert len(c.seeds) >= 2 and c.n_align in c.n_perturb
+    assert len(al.default_config("reader").seeds) >= 3
+    assert al.default_config("smoke", 3).seeds == (0, 1, 2)
+
+
+def test_cli_at_smoke_scale(tmp_path) -> None:
+    out = tmp_path / "algorithms.json"
+    proc = subprocess.run([sys.executable, "-m", "elasticity_lab", "run", "algorithms", "--scale", "smoke", "--json", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["experiment"] == "algorithms" and data["config"]["scale"] == "smoke"
+    curves = pd.DataFrame(data["tables"]["curves"])
+    assert set(curves["algorithm"]) == set(ALGS) and set(curves["base_kind"]) == {"pretrained", "light", "random"}
+    verdict_rows = pd.DataFrame(data["tables"]["verdicts"])
+    assert "algorithm" in verdict_rows and INDEPENDENT in set(verdict_rows["finding"])
+    assert set(verdict_rows["verdict"]) <= {SHOWS, ABSENT, UNDECIDED, NOT_RUN}
+    assert np.isfinite(pd.DataFrame(data["tables"]["summary"])["aligned"]).all()
+
+
+def test_choose_rates_skips_rates_past_the_peak() -> None:
+    cal = pd.DataFrame({"algorithm": "simpo", "lr": [3e-4, 4e-4, 5e-4, 7e-4], "seed": 100,
+                        "rule": [0.53, 0.66, 0.73, 0.61], "kl": [0.1, 0.19, 0.27, 0.45]})
+    rate = al.choose_rates(cal, 0.6)["simpo"]  # 7e-4 scores 0.61, closest to 0.6, but is past the peak (collapsing)
+    assert 3e-4 < rate < 4e-4 and rate == pytest.approx(3.5e-4)
+
+
+def test_gated_control_curve_is_left_out() -> None:
+    one = pd.DataFrame({"algorithm": "sft", "base_kind": "random", "seed": 0, "lr": 3e-4, "align_steps": 8, "n": [0],
+                        "rule": [0.03], "kl": [0.01], "base_rule": 0.01})
+    s = al.curve_summary(one, 32).iloc[0]
+    assert s["gain"] == pytest.approx(0.02) and math.isnan(s["lost_share"]) and math.isnan(s["n_half"])
+    summ = _summary()
+    summ.loc[summ["base_kind"] == "random", ["lost_share", "gain"]] = [math.nan, 0.02]
+    t = al.verdicts(summ, _config())
+    row = _verdict(t, "rebounds", "sft")
+    assert "random: not run, not counted" in row["detail"] and "nan" not in al.verdict_text(t).lower()
+
+
+def test_study_texts_never_say_nan() -> None:
+    summ = _summary(per_alg={"kto": {"n_half": math.inf}})
+    table = al.algorithm_table(summ)
+    text = al.alignment_text(table, 0.6) + al.rebound_text(table, 32)
+    assert "nan" not in text.lower() and "kto never halfway" in text and "aligned score of 0.6" in text
+
+
+def test_exercise_8b1_check_says_yes_and_no() -> None:
+    import torch.nn.functional as F
+
+    from elasticity_lab.exercises import ch08b, solutions
+
+    assert ch08b.check_dpo_loss(solutions.dpo_loss).passed
+    flipped = lambda c, r, rc, rr, b: -F.logsigmoid(b * ((r - rr) - (c - rc))).mean()  # noqa: E731
+    no_ref = lambda c, r, rc, rr, b: -F.logsigmoid(b * (c - r)).mean()  # noqa: E731
+    assert not ch08b.check_dpo_loss(flipped).passed and not ch08b.check_dpo_loss(no_ref).passed
+
+
+@pytest.mark.notebook
+def test_section_notebook_runs_at_smoke(tmp_path, monkeypatch) -> None:
+    """The chapter-8 section executes on its own at the smoke scale (its setup cell defines ``scale``)."""
+    import re
+    from pathlib import Path
+
+    import papermill
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("ELASTICITY_SCALE", "smoke")
+    out = papermill.execute_notebook(str(root / "notebooks" / "08b_algorithms_section.ipynb"), str(tmp_path / "out.ipynb"),
+                                     cwd=str(root / "notebooks"), kernel_name="python3", progress_bar=False)
+    cells = out["cells"]
+    assert "section-setup" in cells[1]["metadata"].get("tags", [])
+    assert cells[0]["source"].startswith("## Does the algorithm matter?")
+    text = "".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("text", "")) for c in cells if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+    assert not re.search(r"\bnan\b", text, re.I)
+    assert "independent of the alignment algorithm" in text
