@@ -114,6 +114,9 @@ def test_attractor_verdict_says_survives_only_where_the_pretrained_bases_return_
     _, slopes = _attractor_levels(lambda kind, rate, start: start)
     rows = rb.attractor_verdicts(slopes)
     assert {r["shows"] for r in rows} <= {"does not show", "undecided"} and {r["survives_controls"] for r in rows} == {"n/a"}
+    # driven past the base to the floor (recovered ≈ 2): not a return
+    _, slopes = _attractor_levels(lambda kind, rate, start: 0.0 if kind == "pretrained" else 0.5)
+    assert {r["shows"] for r in rb.attractor_verdicts(slopes)} == {"does not show"}
     # both kinds return: the finding shows but the control does it too
     _, slopes = _attractor_levels(lambda kind, rate, start: rate)
     rows = rb.attractor_verdicts(slopes)

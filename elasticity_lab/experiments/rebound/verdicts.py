@@ -166,13 +166,14 @@ PERTURBATION_LABEL = {"neutral": "neutral perturbation", "positive_control": "po
 
 
 def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_margin: float = 0.3,
-                       control_share: float = 0.5, min_displacement: float = 0.1) -> list[dict[str, Any]]:
+                       control_share: float = 0.5, min_displacement: float = 0.1, overshoot: float = 0.2) -> list[dict[str, Any]]:
     """The attractor test's rows, per perturbation and arm.
 
     Stage 1 displaces every world by the same amount, so a model that does not move at all also has a
     slope of 1 against the base rate: the slope alone cannot show an attractor. The rules: a finding
     **shows** where the pre-trained models recovered part of the way back to their own base rate
-    (fraction recovered > 0); it **survives** where, on top, the pre-trained slope minus the lightly
+    (fraction recovered > 0) and were not driven past it (an interval wholly above 1 + ``overshoot`` does not
+    show: that is the perturbation's own floor); it **survives** where, on top, the pre-trained slope minus the lightly
     pre-trained slope excludes 0 (the statistic of the test; the estimate column). The lightly
     pre-trained control counts only where stage 1 moved it at least ``control_share`` as far as the
     pre-trained bases. The positive control asks instead whether the pre-trained slope is 1 within
@@ -200,6 +201,9 @@ def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_marg
                              f"from {r['direction']}", within(iv, 1.0, slope_margin), NA, iv, evidence))
             continue
         shows = decide(rec)
+        if shows == SHOWS and decide(rec, null=1.0 + overshoot) == SHOWS:
+            shows = ABSENT  # driven past its own base rate: the perturbation's floor, not a return to the base
+            evidence += f"; overshot: the fraction recovered lies beyond 1 + {overshoot:g} (past the base's own rate)"
         if r["abs_displacement"] < min_displacement:
             shows = NOT_RUN
             evidence += f"; not run: stage 1 moved the pre-trained bases by less than {min_displacement:.2f}"
@@ -211,7 +215,7 @@ def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_marg
         else:
             surv = {SHOWS: "survives", ABSENT: "does not survive", UNDECIDED: UNDECIDED, NOT_RUN: NOT_RUN}[decide(diff)]
         rows.append(_row(f"attractor ({label}), from {r['direction']}: settles back toward its own base rate", shows, surv,
-                         diff, evidence))
+                         f"recovered {rec.text(2)}; slope difference {diff.text(2)}", evidence))
     return rows
 
 
