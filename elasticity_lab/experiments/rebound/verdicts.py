@@ -304,7 +304,7 @@ def rebound_prose(result: ReboundResult, *, metric: str = "rule") -> str:
         out.append(f"*{r['finding']}*: {r['shows']} ({r['estimate']}); survives: {r['survives_controls']}.")
     for r in [r for r in rows if r["finding"].startswith("attractor")]:
         out.append(f"*{r['finding']}*: {r['shows']}; survives the lightly pre-trained control: {r['survives_controls']} "
-                   f"(pre-trained − light slope {r['estimate']}). {r['evidence']}.")
+                   f"({r['estimate']}). {r['evidence']}.")
     if not out:
         return "Nothing was run at this scale."
     return "\n\n".join(out)
@@ -316,7 +316,7 @@ def check_prose(check: dict[str, Any], *, metric: str = "rule") -> str:
     if not rows:
         return "The built-in-attractor check was not run at this scale."
     said = [f"from {r['finding'].split('from ')[-1].split(':')[0]}: {r['shows']}, {r['survives_controls']} "
-            f"(pre-trained − light slope {r['estimate']})" for r in rows]
+            f"({r['estimate']})" for r in rows]
     able = any(r["survives_controls"] == "survives" for r in rows)
     if all(r["shows"] == NOT_RUN for r in rows):
         return (f"On the system with an attractor built in, the verdict code says: {'; '.join(said)}. Not run: stage 1 did not "
