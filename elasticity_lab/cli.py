@@ -8,19 +8,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+MAX_SEEDS = 100
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float as ``None``: JSON has no NaN or Infinity (``json.dumps`` would write them)."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _json_text(obj: Any) -> str:
+    """Valid JSON only: numpy numbers become floats, NaN and infinities ``null`` (never ``NaN``/``Infinity``)."""
+    plain = json.loads(json.dumps(obj, default=float))  # numpy scalars and the like as floats first
+    return json.dumps(_finite(plain), indent=2, sort_keys=True, allow_nan=False)
+
 
 def _print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=float)
-    sys.stdout.write("\n")
+    sys.stdout.write(_json_text(obj) + "\n")
 
 
 def _cmd_theory(args: argparse.Namespace) -> int:
+    from elasticity_lab.core.config import check_seed
     from elasticity_lab.info import theory
 
+    check_seed("--seed", args.seed)
     summary = theory.theorem_summary(k=args.k, l=args.l, depth=args.depth, seed=args.seed, perturbation=args.perturbation)
     if args.json:
         _print_json(summary)
@@ -35,14 +57,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from elasticity_lab.core.cache import atomic_write_text
-    from elasticity_lab.core.config import check_positive, resolve_scale
+    from elasticity_lab.core.config import SCALE_ENV_VAR, check_int, check_output_path, resolve_scale
 
-    scale = resolve_scale(args.scale)
+    # an explicit --scale wins; $ELASTICITY_SCALE is the default (for notebooks and book builds)
+    scale = resolve_scale(args.scale) if args.scale is None else args.scale
     if args.seeds is not None:
-        check_positive("--seeds", args.seeds)
+        check_int("--seeds", args.seeds, 1, MAX_SEEDS)
+    if args.json:  # checked before the run, not after it
+        check_output_path("--json", args.json)
     module = importlib.import_module(f"elasticity_lab.experiments.{args.experiment}")
-    result = module.cli_result(scale=scale, n_seeds=args.seeds)
-    text = json.dumps(result, indent=2, sort_keys=True, default=float)
+    before = os.environ.get(SCALE_ENV_VAR)
+    os.environ[SCALE_ENV_VAR] = scale  # so that a resolve_scale inside the run sees the flag too
+    try:
+        result = module.cli_result(scale=scale, n_seeds=args.seeds)
+    finally:
+        if before is None:
+            os.environ.pop(SCALE_ENV_VAR, None)
+        else:
+            os.environ[SCALE_ENV_VAR] = before
+    text = _json_text(result)
     if args.json:
         atomic_write_text(Path(args.json), text + "\n")
         print(f"wrote {args.json}")
@@ -66,6 +99,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             stale = f", {k['stale']} made by other code (unused now)" if k["stale"] else ""
             print(f"  {kind}: {k['entries']} ({cache.human_bytes(k['bytes'])}{stale})")
         return 0
+    present = sorted(cache.cache_info()["kinds"])
+    for kind in args.kinds:  # a typo must not look like a cleared cache
+        if kind not in present:
+            raise ValueError(f"kinds contains {kind!r}, which is not allowed; the cache holds "
+                             f"{'the kinds ' + ', '.join(present) if present else 'no entries'}.")
     result = cache.clear_cache(args.kinds or None)
     removed = ", ".join(f"{n} {kind}" for kind, n in result["removed"].items()) or "nothing"
     print(f"removed {removed} ({cache.human_bytes(result['bytes'])}) from {result['path']}")
@@ -99,9 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one of the paper's experiments headless (results are cached)")
     p.add_argument("experiment", choices=EXPERIMENTS, help="which experiment")
-    p.add_argument("--scale", choices=SCALES, default=None, help="smoke | reader | full (default: $ELASTICITY_SCALE or reader)")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the scale's)")
-    p.add_argument("--json", metavar="OUT", default=None, help="write the table and summary to this JSON file")
+    p.add_argument("--scale", choices=SCALES, default=None,
+                   help="smoke | reader | full; given here it wins over $ELASTICITY_SCALE, which is only the default "
+                        "(for notebooks and book builds); without either: reader")
+    p.add_argument("--seeds", type=int, default=None, help=f"number of seeds, 1 to {MAX_SEEDS} (default: the scale's)")
+    p.add_argument("--json", metavar="OUT", default=None,
+                   help="write the table and summary to this JSON file; its folder must exist (checked before the run)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("cache", help="where the cache of results is, its size and entries (info), or empty it (clear)")

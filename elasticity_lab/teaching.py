@@ -337,6 +337,9 @@ def write_csv(rows: Sequence[GradeRow], path: str | Path) -> Path:
 
 def _default_notebooks(paths: Sequence[str]) -> list[Path]:
     if paths:
+        for p in paths:
+            if not Path(p).is_file():
+                raise ValueError(f"notebooks contains {p!r}, which is not allowed; no such file.")
         return [Path(p) for p in paths]
     found = sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
     if not found:
@@ -345,7 +348,12 @@ def _default_notebooks(paths: Sequence[str]) -> list[Path]:
 
 
 def _cmd_teach(args: argparse.Namespace) -> int:
-    if args.teach_command == "grade":
+    from elasticity_lab.core.config import SCALES, check_choice, check_int, check_output_path
+
+    if args.teach_command == "grade":  # every argument checked before any notebook runs
+        check_choice("--scale", args.scale, SCALES)
+        check_int("--timeout", args.timeout, 1)
+        check_output_path("--csv", args.csv)
         rows = grade(args.folder, scale=args.scale, timeout=args.timeout)
         write_csv(rows, args.csv)
         counts = {s: sum(r.status == s for r in rows) for s in STATUSES}

@@ -37,6 +37,9 @@ def test_fraction_inverse_lower() -> None:
     assert ch06.check_fraction_inverse_lower(solutions.fraction_inverse_lower).passed
     per_seed = lambda t: float((t[t.direction == "inverse"]["loss"].to_numpy() < t[t.direction == "forward"]["loss"].to_numpy()).mean())  # noqa: E731
     assert not ch06.check_fraction_inverse_lower(per_seed).passed
+    at_most = lambda t: float((lambda m: (m["inverse"] <= m["forward"]).mean())(
+        t.groupby(["task", "pair", "direction"])["loss"].mean().unstack("direction")))  # noqa: E731
+    assert not ch06.check_fraction_inverse_lower(at_most).passed  # a tie is not "inverse lower"
 
 
 def test_stub_is_not_attempted() -> None:

@@ -50,7 +50,8 @@ def test_chapter_runs_at_smoke_scale(notebook) -> None:
     assert "scale = 'smoke'" in text, "the chapter did not report running at the smoke scale"
     # unsolved stubs report "not attempted", reference solutions pass their checks
     assert text.count("⏳") >= 2 and "❌" not in text, "exercise checks misbehaved on the stubs or solutions"
-    assert text.count("✅") == text.count("⏳"), "every exercise's reference solution must pass its check"
+    solutions = sum("show_solution(" in "".join(c.get("source", "")) for c in cells if c["cell_type"] == "code")
+    assert text.count("✅") >= solutions, "every exercise's reference solution must pass its check"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)

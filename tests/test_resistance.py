@@ -113,7 +113,7 @@ def test_summary_statistics_on_a_hand_made_table() -> None:
     frac = rs.fraction_inverse_lower(rs.summarize(_hand_table(), metrics=("mean_loss",)))
     assert frac.loc[0, "cells"] == 2 and frac.loc[0, "fraction"] == pytest.approx(0.5) and frac.loc[0, "all_seeds_agree"] == pytest.approx(0.5)
     table = rs.paper_table(rs.summarize(_hand_table(), metrics=("mean_loss",)))
-    assert list(table.columns[:3]) == ["task", "pair", "forward (θk→θl)"] and table.loc[0, "inverse vs forward"] == "↓ 3/3 seeds"
+    assert list(table.columns[:3]) == ["task", "pair", "forward (θk→θl)"] and table.loc[0, "inverse vs forward"] == "↓ (inverse lower in 3/3 seeds)"
 
 
 @pytest.mark.parametrize(
@@ -350,7 +350,7 @@ def test_a_control_that_shows_it_too_means_it_does_not_survive() -> None:
 def test_a_control_that_never_moved_is_not_counted() -> None:
     # the control shows the gap, but stage 1 never changed its behaviour: it must not decide anything
     v, c = _verdicts(_verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (-0.3, 0.0, 0.02)}))
-    assert not c["counted"].any() and c["why"].str.contains("never moved").all() and (c["gap (inverse − forward)"] == "not run").all()
+    assert not c["counted"].any() and c["why"].str.contains("never moved").all() and (c["gap (inverse − forward)"] == "not counted").all() and (c["pre-trained − control"] == "not counted").all()
     assert (v["finding"] == "shows").all() and v["verdict"].str.startswith("undecided").all()
     # with one moved and one unmoved control, only the moved one decides
     t = pd.concat([_verdict_table({"pre": (-0.2, 0.6, 0.02), "light": (0.0, 0.5, 0.2)}),
@@ -387,3 +387,72 @@ def test_verdicts_are_words_never_nan() -> None:
         rs.verdict_rows(t, pretrained="pre", min_lift=-1.0)
     with pytest.raises(ValueError, match="max_agreement"):
         rs.paired_gaps(t, "mean_loss", max_agreement=1.5)
+
+
+def test_a_control_whose_lift_was_not_measured_is_not_said_to_have_never_moved() -> None:
+    # a hub or stand-in base has no judge: its lift is NaN, and the reason given must say "not measured", not "never moved"
+    t = _verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (-0.3, 0.6, 0.02)})
+    t.loc[t["base"] == "ctl", ["base_share", "final_share"]] = np.nan
+    v, c = _verdicts(t)
+    assert not c["counted"].any() and c["why"].str.contains("not measured").all() and not c["why"].str.contains("never moved").any()
+    assert v["verdict"].str.startswith("undecided").all()
+
+
+def test_pairs_that_all_agree_are_undecided_not_not_run() -> None:
+    t = _verdict_table({"pre": (-0.2, 0.6, 0.02)}, agreement={"1-2": 0.95, "2-3": 0.95, "1-3": 0.95})
+    v, _ = _verdicts(t, controls=())
+    assert (v["finding"] == "undecided").all() and (v["gap (inverse − forward)"] == rs.verdicts.ALL_AGREE).all()
+    assert "not run" not in rs.verdict_prose(v, pd.DataFrame(columns=["control"]))
+    assert rs.gap_words(rs.pooled_gap(rs.paired_gaps(t, "mean_loss"))[0], 0, 0)[1] == "not run"
+
+
+def test_the_control_prose_names_the_answer_modes_and_what_a_counted_control_showed() -> None:
+    t = _verdict_table({"pre": (0.0, 0.6, 0.2), "ctl": (-0.2, 0.6, 0.02)})
+    t = pd.concat([t, _verdict_table({"pre": (0.0, 0.6, 0.2)}).assign(answer_mode="greedy")], ignore_index=True)
+    v, c = _verdicts(t)
+    prose = rs.verdict_prose(v, c)
+    assert "not run with greedy answers" in prose and "shows inverse < forward in 3 of 3 versions" in prose
+    v, c = _verdicts(_verdict_table({"pre": (0.0, 0.6, 0.2), "ctl": (0.0, 0.6, 0.2)}))
+    assert "in 0 of 3 versions" in rs.verdict_prose(v, c)
+
+
+def test_the_base_rate_prediction_shows_only_where_the_low_world_gap_is_lower() -> None:
+    rate = {"pre": 0.2, "ctl": 0.8}
+    yes = rs.world_order(_verdict_table({"pre": (-0.3, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}), rate, answer_modes=("low_temp",))
+    assert (yes["prediction"] == "shows").all() and "shows in 3 of 3" in rs.world_prose(yes)
+    no = rs.world_order(_verdict_table({"pre": (0.0, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}), rate, answer_modes=("low_temp",))
+    assert not (no["prediction"] == "shows").any() and "shows in 0 of 3" in rs.world_prose(no)
+    gaps = rs.world_gaps(_verdict_table({"pre": (-0.3, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}, agreement={p: 0.95 for p in ("1-2", "2-3", "1-3")}),
+                         rate, answer_modes=("low_temp",))
+    assert (gaps["decision"] == "undecided").all() and "nan" not in gaps.to_string().lower()
+
+
+def test_milestone_prose_names_checkpoints_that_landed_together() -> None:
+    m = pd.DataFrame([{"base": "b", "task": "safety", "seeds": 3, "cut by behaviour": 3, "θ1 reached": "82%", "θ2 reached": "100%",
+                       "θ3 reached": "100%"},
+                      {"base": "b", "task": "instruction", "seeds": 3, "cut by behaviour": 3, "θ1 reached": "27%", "θ2 reached": "54%",
+                       "θ3 reached": "76%"},
+                      {"base": "b", "task": "truthfulness", "seeds": 3, "cut by behaviour": 0, "θ1 reached": "cut by steps",
+                       "θ2 reached": "cut by steps", "θ3 reached": "cut by steps"}])
+    text = rs.milestone_prose(m)
+    assert "safety (θ2/θ3)" in text and "instruction (" not in text and "truthfulness cut by steps" in text
+
+
+def test_the_base_rate_cell_runs_on_three_worlds_one_of_which_always_agrees() -> None:
+    """What chapter 6's base-rate cell does at the reader scale (not run at smoke): three worlds, one with every pair agreeing."""
+    t = pd.concat([_verdict_table({"pre": (-0.1, 0.6, 0.02), "mid": (0.0, 0.6, 0.02)}),
+                   _verdict_table({"hi": (0.0, 0.6, 0.02)}, agreement={p: 0.95 for p in ("1-2", "2-3", "1-3")})], ignore_index=True)
+    rate = {"pre": 0.2, "mid": 0.5, "hi": 0.8}
+    order = rs.world_order(t, rate, answer_modes=("low_temp", "sampled"))
+    gaps = rs.world_gaps(t, rate, answer_modes=("low_temp",))
+    text = order.to_string() + gaps.to_string() + rs.world_prose(order)
+    assert "nan" not in text.lower() and "not run" in set(order["prediction"]) and rs.verdicts.ALL_AGREE in set(order["gap difference"])
+    assert (gaps.loc[gaps["world"] == "refusal 80%", "gap (inverse − forward)"] == rs.verdicts.ALL_AGREE).all()
+
+
+def test_a_control_too_noisy_to_tell_does_not_let_the_finding_survive() -> None:
+    # the control is moved and counted but its gap spreads so much that it is undecided: the finding cannot survive it
+    v, c = _verdicts(_verdict_table({"pre": (-0.2, 0.6, 0.02), "ctl": (-0.1, 0.6, 3.0)}))
+    assert (v["finding"] == "shows").all() and (c["decision"] == "undecided").all()
+    assert v["verdict"].str.startswith("undecided (not separated from ctl)").all()
+    assert c["pre-trained − control"].str.contains(r"\[").all()

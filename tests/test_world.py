@@ -132,5 +132,5 @@ def test_bad_input_names_the_parameter(world: World, call, word) -> None:
 
 
 def test_sizes_out_of_range_name_the_parameter_and_bounds() -> None:
-    with pytest.raises(ValueError, match=r"n_nouns=3 .* from 24 to 80"):
+    with pytest.raises(ValueError, match=r"n_nouns=3 .* >= 24 and <= 80"):
         WorldConfig(n_nouns=3)

@@ -93,5 +93,8 @@ def check_fraction_inverse_lower(fn: Callable[[pd.DataFrame], float]) -> Exercis
         assert math.isclose(got, 1 / 3), f"expected 1/3 (only truth 1-2 has a lower mean inverse loss), got {got}"
         got = float(f(t.sample(frac=1.0, random_state=0)))
         assert math.isclose(got, 1 / 3), "the answer must not depend on the order of the rows"
+        t = table({("safety", "1-2"): ([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]), ("truth", "1-2"): ([1.0, 1.0, 1.0], [0.5, 0.5, 0.5])})
+        got = float(f(t))
+        assert math.isclose(got, 0.5), f"a cell whose mean inverse loss equals its mean forward loss is not lower: expected 0.5, got {got}"
 
     return run_check("Exercise 6.3 (fraction of cells with inverse < forward)", fn, cases)

@@ -9,7 +9,7 @@ from elasticity_lab.exercises import ExerciseResult, run_check
 
 
 def check_dpo_loss(fn: Callable[..., object]) -> ExerciseResult:
-    """Exercise 8b.1: the DPO loss from summed response log-probabilities of the policy and the frozen reference."""
+    """Exercise 8.3: the DPO loss from summed response log-probabilities of the policy and the frozen reference."""
 
     def cases(f: Callable[..., object]) -> None:
         import torch
@@ -30,4 +30,4 @@ def check_dpo_loss(fn: Callable[..., object]) -> ExerciseResult:
         same = float(f(pc, pr, pc, pr, 0.5))
         assert math.isclose(same, math.log(2), rel_tol=1e-5), f"a policy equal to its reference must give log 2 = 0.6931, got {same:.4f}"
 
-    return run_check("Exercise 8b.1 (the DPO loss)", fn, cases)
+    return run_check("Exercise 8.3 (the DPO loss)", fn, cases)

@@ -167,4 +167,54 @@ def attractor_slope(base_rates: list[float], settled: list[float]) -> float:
     """Exercise 7.3: the least-squares slope cov(x, y) / var(x) of settling levels on base rates."""
     x, y = np.asarray(base_rates, float), np.asarray(settled, float)
     return float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
-from elasticity_lab.lm.preference import dpo_loss  # noqa: E402, F401  (exercise 8b.1: the library's own loss)
+from elasticity_lab.lm.preference import dpo_loss  # noqa: E402, F401  (exercise 8.3: the library's own loss)
+
+
+# Chapter 8
+
+
+def rank_trend(x: list[float], y: list[float]) -> float:
+    """Exercise 8.1: Spearman's rho = Pearson's correlation of the ranks (ties share their average rank)."""
+    import pandas as pd
+
+    rx, ry = pd.Series(x, dtype=float).rank(), pd.Series(y, dtype=float).rank()
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def scale_verdict(finding: str, controls: list[str]) -> str:
+    """Exercise 8.2: the rule of :func:`elasticity_lab.experiments.stats.survives`, written out."""
+    if finding != "shows":
+        return finding
+    counted = [c for c in controls if c != "not run"]
+    if not counted:
+        return "undecided"
+    return "survives" if all(c != "shows" for c in counted) else "does not survive"
+
+
+# Chapter 9
+
+
+# Exercises 9.1 and 9.3 teach the library's own functions: their solutions are those functions.
+from elasticity_lab.experiments.mitigation.analysis import area_under_curve  # noqa: E402, F401
+from elasticity_lab.experiments.mitigation.analysis import needed_for as alignment_needed  # noqa: E402, F401
+
+
+def protection_verdict(low: float, high: float, margin: float) -> str:
+    """Exercise 9.2: above 0 → sticks; below 0, or inside ±margin → does not; otherwise undecided."""
+    if low > 0:
+        return "makes alignment stick"
+    if high < 0 or (margin > 0 and low >= -margin and high <= margin):
+        return "does not make alignment stick"
+    return "undecided"
+
+
+# Chapter 10
+
+
+# Exercise 10.1 teaches the library's own function: its solution is that function.
+from elasticity_lab.experiments.realmodels.verdicts import early_drop  # noqa: E402, F401
+
+
+def pythia_tokens(revision: str) -> float:
+    """Exercise 10.2: ``"stepN"`` → N steps × 1024 sequences × 2048 tokens."""
+    return float(int(revision.removeprefix("step")) * 1024 * 2048)

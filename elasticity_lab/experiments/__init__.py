@@ -4,4 +4,4 @@ Every module here exposes ``cli_result(scale, n_seeds=None) -> dict`` (JSON-seri
 config, the tidy table as records and the summary) for ``python -m elasticity_lab run <name>``.
 """
 
-EXPERIMENTS: tuple[str, ...] = ("resistance", "rebound", "algorithms")
+EXPERIMENTS: tuple[str, ...] = ("resistance", "rebound", "scale", "algorithms", "mitigation", "realmodels")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elasticity_lab.core.config import check_positive
+from elasticity_lab.core.config import check_int, check_positive, check_seed, show_value
 from elasticity_lab.info.measures import check_distribution, cross_entropy, entropy
 
 ProbFn = Callable[[Sequence[int]], np.ndarray]
@@ -101,8 +101,13 @@ def _quantize(p: np.ndarray, precision: int, position: int) -> np.ndarray:
     relative, far below a thousandth of a bit per token.
     """
     if p.ndim != 1 or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
-        raise ValueError(f"the model returned an invalid distribution at position {position}.")
+        raise ValueError(f"model returned an invalid distribution at position {position}; "
+                         "it must return finite, non-negative probabilities with a positive sum.")
     total = 1 << precision
+    if total < p.size:  # each symbol needs a frequency of at least 1 out of 2**precision
+        need = max(1, (p.size - 1).bit_length())
+        raise ValueError(f"precision={precision} is not allowed for a vocabulary of {p.size}; "
+                         f"2**precision must be at least the vocabulary, so precision >= {need}.")
     p = p / p.sum()
     freq = np.floor(p * (total - p.size)).astype(np.int64)
     freq[p > 0] = np.maximum(freq[p > 0], 1)
@@ -111,9 +116,27 @@ def _quantize(p: np.ndarray, precision: int, position: int) -> np.ndarray:
     return freq
 
 
+MAX_PRECISION = 62
+"""Frequencies are int64: 2**precision must fit."""
+
+
+def _check_coder(model: ProbFn, precision: int) -> None:
+    if not callable(model):
+        raise ValueError(f"model={model!r} is not allowed; it must be a function from a prefix (list of ids) to probabilities.")
+    check_int("precision", precision, 1, MAX_PRECISION, why="bits of the coder's integer frequencies")
+
+
+def _token_list(tokens: Sequence[int]) -> list[int]:
+    if isinstance(tokens, (str, bytes)) or not isinstance(tokens, (Sequence, np.ndarray)):
+        raise ValueError(f"tokens={show_value(tokens)} is not allowed; it must be a sequence of token ids (integers >= 0).")
+    for i, t in enumerate(tokens):
+        check_int(f"tokens[{i}]", t, 0, why="a token id")
+    return [int(t) for t in tokens]
+
+
 def _check_token(tok: int, p: np.ndarray, position: int) -> None:
     if not 0 <= tok < p.size:
-        raise ValueError(f"token {tok} at position {position} is outside the model's vocabulary of {p.size}.")
+        raise ValueError(f"tokens[{position}]={tok} is not allowed; it must be a token id from 0 to {p.size - 1} (the model's vocabulary).")
     if p[tok] <= 0:
         raise ValueError(
             f"token {tok} at position {position} has probability 0 under the model; "
@@ -128,8 +151,8 @@ def arithmetic_encode(tokens: Sequence[int], model: ProbFn, *, precision: int = 
     fraction inside it has at most -log2 prod(q_i) + 2 bits. Decoding needs the same model and
     the number of tokens.
     """
-    check_positive("precision", precision)
-    tokens = [int(t) for t in tokens]
+    _check_coder(model, precision)
+    tokens = _token_list(tokens)
     low, width, scale_bits = 0, 1, 0  # the interval [low, low + width) / 2**scale_bits
     for i, tok in enumerate(tokens):
         p = np.asarray(model(tokens[:i]), dtype=np.float64)
@@ -155,6 +178,12 @@ def arithmetic_encode(tokens: Sequence[int], model: ProbFn, *, precision: int = 
 
 def arithmetic_decode(code: ArithmeticCode, model: ProbFn, *, precision: int = 48) -> list[int]:
     """Invert :func:`arithmetic_encode`, given the same ``model`` and ``precision``."""
+    if not isinstance(code, ArithmeticCode):
+        raise ValueError(f"code={show_value(code)} is not allowed; it must be the ArithmeticCode that arithmetic_encode returned.")
+    if not isinstance(code.bits, str) or set(code.bits) - {"0", "1"}:
+        raise ValueError(f"code.bits={show_value(code.bits)} is not allowed; it must be a string of '0' and '1'.")
+    check_int("code.n_tokens", code.n_tokens, 0)
+    _check_coder(model, precision)
     n = code.n_bits
     value = int(code.bits, 2) if n else 0
     tokens: list[int] = []
@@ -187,8 +216,8 @@ class AdaptiveNGram:
     """
 
     def __init__(self, vocab_size: int, order: int = 1, alpha: float = 0.5) -> None:
-        check_positive("vocab_size", vocab_size)
-        check_positive("order", order, allow_zero=True)
+        check_int("vocab_size", vocab_size, 1)
+        check_int("order", order, 0)
         check_positive("alpha", alpha)
         self.vocab_size, self.order, self.alpha = int(vocab_size), int(order), float(alpha)
         self._reset()
@@ -213,6 +242,10 @@ class AdaptiveNGram:
         return smoothed / smoothed.sum()
 
 
+MAX_SOURCE_VOCAB = 4096
+MAX_SAMPLE = 10**6
+
+
 class MarkovSource:
     """A first-order Markov chain over ``vocab_size`` tokens with a known entropy rate.
 
@@ -221,8 +254,9 @@ class MarkovSource:
     """
 
     def __init__(self, vocab_size: int = 16, concentration: float = 0.3, seed: int = 0) -> None:
-        check_positive("vocab_size", vocab_size)
+        check_int("vocab_size", vocab_size, 1, MAX_SOURCE_VOCAB, why="its transition matrix is vocab_size²")
         check_positive("concentration", concentration)
+        check_seed("seed", seed)
         rng = np.random.default_rng(seed)
         self.vocab_size = int(vocab_size)
         self.transition = rng.dirichlet(np.full(self.vocab_size, concentration), size=self.vocab_size)
@@ -238,7 +272,8 @@ class MarkovSource:
 
     def sample(self, n: int, seed: int = 0) -> list[int]:
         """``n`` tokens from the chain, started from its stationary distribution."""
-        check_positive("n", n, allow_zero=True)
+        check_int("n", n, 0, MAX_SAMPLE, why="a sample drawn token by token")
+        check_seed("seed", seed)
         rng = np.random.default_rng(seed)
         out: list[int] = []
         for _ in range(n):
@@ -288,7 +323,7 @@ def compression_table(
     """
     import pandas as pd
 
-    check_positive("n_tokens", n_tokens)
+    check_int("n_tokens", n_tokens, 1, MAX_SAMPLE)
     for c in concentrations:
         check_positive("concentrations", c)
     rows = []

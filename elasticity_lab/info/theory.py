@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.core.config import check_choice, check_positive, check_range
 from elasticity_lab.info.measures import check_distribution, kl_divergence
 
 NAMES: tuple[str, str, str] = ("p", "a", "t")
@@ -72,11 +72,13 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 
 
+MAX_SIZE_RATIO = 1e12
+"""The largest k or l accepted: beyond it the slopes overflow double precision (k = 1e200 gave inf)."""
+
+
 def _check_kl(k: float, l: float) -> None:
-    check_positive("k", k)
-    check_positive("l", l, allow_zero=True)
-    if not (math.isfinite(k) and math.isfinite(l)):
-        raise ValueError(f"k={k!r} and l={l!r} must be finite.")
+    check_range("k", k, 0, MAX_SIZE_RATIO, lo_open=True, why="|D_p| / |D_a|; larger overflows the slopes")
+    check_range("l", l, 0, MAX_SIZE_RATIO, why="|D_t| / |D_a|; larger overflows the slopes")
 
 
 def _check_depth(name: str, depth: int, *, upper: int | None = None) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from elasticity_lab.core.config import check_positive
+from elasticity_lab.core.config import check_int, check_positive, show_value
 from elasticity_lab.info.measures import check_distribution
 from elasticity_lab.info.measures import cross_entropy as cross_entropy_bits  # bits is its default unit
 from elasticity_lab.info.measures import entropy as entropy_bits
@@ -61,10 +61,34 @@ def pad_sequences(sequences: Sequence[Sequence[int]] | np.ndarray, length: int |
 
     Sequences longer than ``length`` are cut: the tree then simply stops at that depth.
     """
+    return _padded(sequences, length, "sequences")
+
+
+def _integer_ids(name: str, arr: np.ndarray) -> np.ndarray:
+    """``arr`` as int64 if its values are whole numbers; otherwise one sentence naming ``name``."""
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        return arr.astype(np.int64)
+    raise ValueError(f"{name} holds {show_value(arr.ravel()[:6].tolist())}..., which is not allowed; token ids must be integers.")
+
+
+def _padded(sequences: Sequence[Sequence[int]] | np.ndarray, length: int | None, name: str) -> np.ndarray:
+    if length is not None:
+        check_int("max_depth", length, 1)
     if isinstance(sequences, np.ndarray) and sequences.ndim == 2:
-        arr = sequences if np.issubdtype(sequences.dtype, np.signedinteger) else sequences.astype(np.int64)
+        arr = sequences if np.issubdtype(sequences.dtype, np.signedinteger) else _integer_ids(name, sequences)
         return arr[:, :length] if length is not None else arr
-    seqs = [np.asarray(s, dtype=np.int64).ravel() for s in sequences]
+    if isinstance(sequences, (str, bytes)) or not isinstance(sequences, (Sequence, np.ndarray)) \
+            or isinstance(sequences, np.ndarray) and sequences.ndim != 2:
+        raise ValueError(f"{name}={show_value(sequences)} is not allowed; it must be a 2-D array or a list of token-id sequences.")
+    seqs = []
+    for i, seq in enumerate(sequences):
+        arr = np.asarray(seq) if isinstance(seq, (Sequence, np.ndarray)) and not isinstance(seq, (str, bytes)) else None
+        if arr is None or arr.ndim != 1:
+            raise ValueError(f"{name}[{i}]={show_value(seq)} is not allowed; each sequence must be a list of token ids "
+                             "(for one data set of ragged sequences, wrap it in a list: [[[1, 2], [3]]]).")
+        seqs.append(_integer_ids(f"{name}[{i}]", arr) if arr.size else arr.astype(np.int64))
     width = length if length is not None else max((len(s) for s in seqs), default=0)
     out = np.full((len(seqs), width), PAD, dtype=np.int64)
     for i, s in enumerate(seqs):
@@ -247,7 +271,13 @@ def build_token_tree(
     if isinstance(datasets, np.ndarray) and datasets.ndim == 2:
         datasets = [datasets]
         weights = [weights] if weights is not None and not isinstance(weights, list) else weights
-    arrays = [pad_sequences(d, max_depth) for d in datasets]
+    if isinstance(datasets, (str, bytes)) or not isinstance(datasets, (Sequence, np.ndarray)) \
+            or isinstance(datasets, np.ndarray) and datasets.ndim != 3:
+        raise ValueError(f"datasets={show_value(datasets)} is not allowed; it must be a 2-D array (one data set) "
+                         "or a list of data sets, each a list of token-id sequences.")
+    if vocab_size is not None:
+        check_int("vocab_size", vocab_size, 1)
+    arrays = [_padded(d, max_depth, f"datasets[{i}]") for i, d in enumerate(datasets)]
     if not arrays:
         raise ValueError("datasets=[] is not allowed; give at least one data set.")
     width = max(a.shape[1] for a in arrays)
@@ -266,7 +296,7 @@ def build_token_tree(
 
     tokens = np.concatenate(arrays) if n_ds > 1 else arrays[0]
     if tokens.size and tokens.min() < PAD:
-        raise ValueError(f"token ids must be >= 0 (or {PAD} for padding); found {int(tokens.min())}.")
+        raise ValueError(f"datasets holds token id {int(tokens.min())}, which is not allowed; ids must be >= 0 (or {PAD} for padding).")
     top = int(tokens.max()) if tokens.size else 0
     vocab = int(vocab_size) if vocab_size is not None else top + 1
     if top >= vocab:
@@ -276,9 +306,11 @@ def build_token_tree(
         [np.ones(a.shape[0]) if wt is None else np.asarray(wt, dtype=float).ravel() for a, wt in zip(arrays, weights)]
     )
     if w.size != tokens.shape[0]:
-        raise ValueError("each data set needs one weight per sequence.")
-    if np.any(w < 0):
-        raise ValueError("weights must be >= 0.")
+        raise ValueError(f"weights has {w.size} values for {tokens.shape[0]} sequences, which is not allowed; "
+                         "each data set needs one weight per sequence.")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"weights holds {show_value(w[~np.isfinite(w) | (w < 0)][:3].tolist())}, which is not allowed; "
+                         "each weight must be a finite number >= 0.")
     # a PAD must only follow other PADs: validity is a prefix
     valid_all = tokens != PAD
     if np.any(valid_all[:, 1:] & ~valid_all[:, :-1]):

@@ -9,7 +9,9 @@ Every chapter and experiment gets its base model from :func:`load_base`, given a
   fixes; these runs ship inside the package, so the chapters never retrain them;
 - ``"<base>@random"``: the same architecture untrained (the control with no pre-trained distribution),
   ``"<base>@light"``: the checkpoint nearest (log scale) to ``light_fraction`` of the pre-training (the
-  lightly pre-trained control), ``"<base>@tokens-N"``: any saved checkpoint;
+  lightly pre-trained control), ``"<base>@tokens-N"``: any saved checkpoint, ``"<base>@finetuned-N"``: the
+  random init fine-tuned on the world's exchanges for the steps pre-training took to reach ``tokens-N``
+  (the fine-tuning-only control of the volume axis, :mod:`elasticity_lab.lm.controls`);
 - ``"org/name[@revision]"`` or a local folder: a model saved with ``save_pretrained``, through
   :func:`elasticity_lab.lm.hub.load_pretrained`; ``@random`` re-initialises its architecture.
 
@@ -30,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from elasticity_lab.core.cache import config_hash
-from elasticity_lab.core.config import check_choice, check_positive
-from elasticity_lab.lm.pretraining import PretrainConfig, default_pretrain_config, pretrain, run_key
-from elasticity_lab.lm.presets import PRESETS, get_device, random_model
+from elasticity_lab.core.config import check_choice, check_int, check_positive, check_range, check_seed, show_value
+from elasticity_lab.lm.controls import finetuned_only
+from elasticity_lab.lm.pretraining import MAX_PRETRAIN_TOKENS, PretrainConfig, default_pretrain_config, pretrain, run_key
+from elasticity_lab.lm.presets import PRESETS, as_device, choose_device, device_tag, random_model
 from elasticity_lab.microworld.world import World, WorldConfig
 
 BOOK_BASES: dict[str, dict[str, Any]] = {
@@ -83,6 +86,7 @@ class BaseSpec:
     tokens: int | None = None
     seed: int = 0
     light_fraction: float = 1 / 32
+    eval_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, str) or not self.source:
@@ -90,38 +94,56 @@ class BaseSpec:
                              f"a preset ({', '.join(PRESETS)}), a hub name like 'org/model' or a local folder.")
         if isinstance(self.world, dict):
             object.__setattr__(self, "world", tuple(sorted(self.world.items())))
-        if not 0.0 < self.light_fraction < 1.0:
-            raise ValueError(f"light_fraction={self.light_fraction!r} is not allowed; it must be in (0, 1).")
+        if not isinstance(self.world, tuple) or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in self.world):
+            raise ValueError(f"world={show_value(self.world)} is not allowed; it must be a dict of base rates, e.g. {{'harmful_refusal': 0.5}}.")
+        check_range("light_fraction", self.light_fraction, 0, 1, lo_open=True, hi_open=True)
+        check_seed("seed", self.seed)
+        if self.revision is not None and (not isinstance(self.revision, (str, int)) or isinstance(self.revision, bool)):
+            raise ValueError(f"revision={show_value(self.revision)} is not allowed; it must be a string like 'tokens-4096', 'light' or 'random', or None.")
         if self.micro_world:
             if self.scale is not None:
                 check_choice("scale", self.scale, ("smoke", "reader", "full"))
             if self.tokens is not None:
-                check_positive("tokens", self.tokens)
+                check_int("tokens", self.tokens, 1, MAX_PRETRAIN_TOKENS, why="a budget one run can finish")
+            if self.eval_tokens is not None:
+                check_positive("eval_tokens", self.eval_tokens, allow_zero=True)
+            try:
+                self.world_config()
+            except ValueError as err:
+                raise ValueError(f"world: {err}") from None
+            self.pretrain_config()  # validates tokens against one step
             rev = self.revision
             if isinstance(rev, str) and rev.startswith("tokens-") and rev[7:].isdigit():
                 rev = int(rev[7:])
-            if not (rev is None or rev in ("random", "light") or (isinstance(rev, int) and not isinstance(rev, bool) and rev > 0)):
+            finetuned = isinstance(rev, str) and rev.startswith("finetuned-") and rev[10:].isdigit()
+            if not (rev is None or rev in ("random", "light") or finetuned or (isinstance(rev, int) and not isinstance(rev, bool) and rev > 0)):
                 raise ValueError(f"revision={self.revision!r} is not allowed for the micro-world base {self.source!r}; "
-                                 "use None (the final checkpoint), 'light', 'random' or 'tokens-N' (N a checkpoint's token budget).")
+                                 "use None (the final checkpoint), 'light', 'random', 'tokens-N' (N a checkpoint's token budget) "
+                                 "or 'finetuned-N' (the fine-tuning-only control matched to tokens-N).")
+            if finetuned and int(rev[10:]) not in self.budgets():
+                raise ValueError(f"revision={self.revision!r} is not matched to a checkpoint of {self.source!r}; choose one of "
+                                 f"{', '.join(f'finetuned-{b}' for b in self.budgets())}.")
             if isinstance(rev, int) and rev not in self.budgets():
                 raise ValueError(f"revision={self.revision!r} is not a checkpoint of {self.source!r}; choose 'random', 'light' "
                                  f"or one of {', '.join(f'tokens-{b}' for b in self.budgets())}.")
-            if self.book_base and (self.scale is not None or self.tokens is not None or self.world):
+            if self.book_base and (self.scale is not None or self.tokens is not None or self.eval_tokens is not None or self.world):
                 raise ValueError(f"source={self.source!r} is a book base, whose world and budget are fixed; give a preset "
                                  f"({', '.join(PRESETS)}) to choose scale, tokens or world.")
             object.__setattr__(self, "revision", rev)
-            self.world_config()  # validates the base-rate overrides
+        elif self.source.startswith((".", "/", "~", "\\")) or self.source.count("/") > 1:
+            if not Path(self.source).expanduser().is_dir():
+                raise ValueError(f"source={self.source!r} is not allowed; no such folder (a hub name looks like 'org/model').")
         elif not ("/" in self.source or Path(self.source).expanduser().is_dir()):
             raise ValueError(f"source={self.source!r} is not allowed; give a book base ({', '.join(BOOK_BASES)}), "
                              f"a preset ({', '.join(PRESETS)}), a hub name like 'org/model' or a local folder.")
 
     @classmethod
-    def parse(cls, text: str | BaseSpec, **fields: Any) -> BaseSpec:
+    def parse(cls, text: str | BaseSpec, name: str = "spec", **fields: Any) -> BaseSpec:
         """``"source[@revision]"`` → a spec (``fields`` set the rest); a spec is returned as it is."""
         if isinstance(text, BaseSpec):
             return text
         if not isinstance(text, str) or not text:
-            raise ValueError(f"base={text!r} is not allowed; give a non-empty string like 'micro', 'micro@random' or 'org/model'.")
+            raise ValueError(f"{name}={text!r} is not allowed; give a non-empty string like 'micro', 'micro@random' or 'org/model'.")
         source, _, revision = text.partition("@")
         return cls(source, revision or None, **fields)
 
@@ -136,8 +158,16 @@ class BaseSpec:
 
     @property
     def kind(self) -> str:
-        """``pretrained``, ``light`` or ``random`` (a named checkpoint counts as pre-trained)."""
+        """``pretrained``, ``light``, ``random`` or ``finetuned`` (a named checkpoint counts as pre-trained)."""
+        if self.finetuned_tokens is not None:
+            return "finetuned"
         return self.revision if self.revision in ("light", "random") else "pretrained"
+
+    @property
+    def finetuned_tokens(self) -> int | None:
+        """N of a ``finetuned-N`` revision (the checkpoint the control is matched to), else None."""
+        rev = self.revision
+        return int(rev[10:]) if isinstance(rev, str) and rev.startswith("finetuned-") else None
 
     @property
     def book_base(self) -> bool:
@@ -159,7 +189,9 @@ class BaseSpec:
         if self.book_base:
             return default_pretrain_config(self.preset(), BOOK_BASES[self.source]["scale"],
                                            seed=BOOK_BASES[self.source].get("seed", self.seed))
-        overrides = {"tokens": self.tokens} if self.tokens else {}
+        overrides: dict[str, Any] = {"tokens": self.tokens} if self.tokens else {}
+        if self.eval_tokens is not None:
+            overrides["eval_tokens"] = self.eval_tokens
         return default_pretrain_config(self.preset(), self.scale or "reader", seed=self.seed, **overrides)
 
     def budgets(self) -> list[int]:
@@ -180,6 +212,8 @@ class BaseSpec:
         world = World(self.world_config())
         run = run_key(world, self.preset(), self.pretrain_config())
         tokens = {"random": None, "light": self.light_tokens(), None: self.budgets()[-1]}.get(self.revision, self.revision)
+        if self.finetuned_tokens is not None:
+            tokens = self.finetuned_tokens
         return {"run": config_hash(run), "kind": self.kind, "tokens": tokens}
 
 
@@ -193,10 +227,13 @@ def base_spec(name: str) -> tuple[World, str, PretrainConfig]:
 def load_base(spec: BaseSpec | str = "micro", *, device: Any = None, progress: bool = False) -> Base:
     """The one way to a base model: ``Base(model, tokenizer, world, key)`` for a spec or its string form.
 
-    The micro-world runs on the CPU unless ``device`` says otherwise (the ``full`` preset takes the best
-    device); hub models take the best device.
+    Every model takes the one device choice, :func:`elasticity_lab.lm.presets.choose_device` (``device``, else
+    ``$ELASTICITY_DEVICE``, else CUDA when present, else the CPU); off the CPU the ``key`` records the device, so
+    results computed there are cached apart from the CPU's.
     """
     spec = BaseSpec.parse(spec)
+    if device is not None:
+        device = as_device(device)
     if not spec.micro_world:
         from elasticity_lab.lm.hub import load_pretrained
 
@@ -210,12 +247,15 @@ def load_base(spec: BaseSpec | str = "micro", *, device: Any = None, progress: b
             model = AutoModelForCausalLM.from_config(model.config).to(next(model.parameters()).device).eval()
         return Base(model, tok, None, spec.key())
     preset = spec.preset()
-    device = device if device is not None else (get_device() if preset == "full" else "cpu")
+    device = choose_device(device)
+    key = {**spec.key(), **device_tag(device)}
     world = World(spec.world_config())
     config = spec.pretrain_config()
     if spec.revision == "random":
         model = random_model(preset, len(world.vocabulary), seed=config.seed, device=device).eval()
-        return Base(model, world.tokenizer(), world, spec.key())
+        return Base(model, world.tokenizer(), world, key)
+    if spec.finetuned_tokens is not None:
+        return Base(finetuned_only(world, preset, config, spec.finetuned_tokens, device=device), world.tokenizer(), world, key)
     run = pretrain(world, preset, config, device=device, progress=progress)
     tokens = spec.light_tokens() if spec.revision == "light" else spec.revision
-    return Base(run.load(tokens, device=device), world.tokenizer(), world, spec.key())
+    return Base(run.load(tokens, device=device), world.tokenizer(), world, key)

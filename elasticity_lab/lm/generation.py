@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
-from elasticity_lab.lm.presets import inference_threads
+from elasticity_lab.lm.presets import autocast_for, inference_threads
 
 from elasticity_lab.lm.batching import encode_prompt, left_pad, pad_id_of
-from elasticity_lab.core.config import check_positive
+from elasticity_lab.core.config import check_int, check_positive, check_range, show_value
+
+MAX_NEW_TOKENS = 4096
+"""The longest answer one call asks for (micro-world presets stop at their 128 positions anyway)."""
 
 
 @torch.no_grad()
@@ -37,12 +41,19 @@ def generate(
     ``greedy=True`` takes the most likely token each step (temperature and top-p are then unused).
     Sampling is seeded: same model, prompts and seed → same answers on the CPU.
     """
-    check_positive("max_new_tokens", max_new_tokens)
-    check_positive("batch_size", batch_size)
+    check_int("max_new_tokens", max_new_tokens, 1, MAX_NEW_TOKENS)
+    check_int("batch_size", batch_size, 1)
+    check_int("seed", seed, 0, 2**63 - 1, why="torch's seed range")
+    if not isinstance(greedy, (bool, np.bool_)):
+        raise ValueError(f"greedy={greedy!r} is not allowed; it must be True or False.")
     if not greedy:
         check_positive("temperature", temperature)
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p={top_p!r} is not allowed; it must be in (0, 1].")
+        check_range("top_p", top_p, 0, 1, lo_open=True)
+    if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence):
+        raise ValueError(f"prompts={show_value(prompts)} is not allowed; it must be a list of strings.")
+    for i, p in enumerate(prompts):
+        if not isinstance(p, str):
+            raise ValueError(f"prompts[{i}]={show_value(p)} is not allowed; it must be a string.")
     if not prompts:
         return []
     pad = pad_id_of(tokenizer)
@@ -59,7 +70,8 @@ def generate(
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        seqs = model.generate(**batch, **kwargs)
+        with autocast_for(device):
+            seqs = model.generate(**batch, **kwargs)
         new = seqs[:, batch["input_ids"].shape[1]:]
         for row in new.tolist():
             if tokenizer.eos_token_id in row:

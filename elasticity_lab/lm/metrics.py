@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from elasticity_lab.lm.presets import inference_threads
+from elasticity_lab.lm.presets import autocast_for, inference_threads
 
 from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
 from elasticity_lab.core.config import check_choice, check_positive
@@ -43,7 +43,8 @@ def response_logprobs(model: Any, tokenizer: Any, prompts: Sequence[str], respon
     for i in range(0, len(prompts), batch_size):
         enc = [encode_example(tokenizer, p, r) for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
         batch = {k: v.to(device) for k, v in collate(enc, pad).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
+        with autocast_for(device):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
         labels = batch["labels"][:, 1:]
         mask = labels != IGNORE_INDEX
         lp = torch.log_softmax(logits, dim=-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
@@ -93,7 +94,8 @@ def likelihood_and_mass(model: Any, encoded: dict[str, Any]) -> tuple[float, flo
     lps: list[float] = []
     for batch in encoded["batches"]:
         b = {k: v.to(device) for k, v in batch.items()}
-        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
+        with autocast_for(device):
+            logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float()
         labels = b["labels"][:, 1:]
         mask = labels != IGNORE_INDEX
         lp = torch.log_softmax(logits, dim=-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
@@ -133,8 +135,11 @@ def kl_over_batches(base: Any, model: Any, batches: Iterable[dict[str, torch.Ten
     try:
         for batch in batches:
             b = {k: v.to(device) for k, v in batch.items()}
-            lq = torch.log_softmax(base(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float(), -1)
-            lp = torch.log_softmax(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits[:, :-1].float(), -1)
+            with autocast_for(device):
+                base_logits = base(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+                logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+            lq = torch.log_softmax(base_logits[:, :-1].float(), -1)
+            lp = torch.log_softmax(logits[:, :-1].float(), -1)
             mask = b["labels"][:, 1:] != IGNORE_INDEX
             kl = (lq.exp() * (lq - lp)).sum(-1)
             total += float((kl * mask).sum())

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
-from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.core.config import check_choice, check_positive, check_range
 from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.lm.presets import cpu_threads
 from elasticity_lab.lm.training import (
@@ -128,10 +128,9 @@ class PreferenceConfig(SFTConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("algorithm", self.algorithm, ALGORITHMS)
-        if self.beta is not None and not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta > 0):
-            raise ValueError(f"beta={self.beta!r} is not allowed; it must be a finite number > 0 (the strength of the implicit reward).")
-        if not (math.isfinite(self.gamma) and self.gamma >= 0):
-            raise ValueError(f"gamma={self.gamma!r} is not allowed; SimPO's target margin must be a finite number >= 0.")
+        if self.beta is not None:
+            check_range("beta", self.beta, 0, lo_open=True, why="the strength of the implicit reward")
+        check_range("gamma", self.gamma, 0, why="SimPO's target margin")
         check_positive("desirable_weight", self.desirable_weight)
         check_positive("undesirable_weight", self.undesirable_weight)
         if self.algorithm == "kto" and self.batch_size < 2:
@@ -161,6 +160,14 @@ class PreferenceResult:
 # --------------------------------------------------------------------------- data
 
 
+def _check_texts(items: list[tuple[Any, ...]], names: tuple[str, str]) -> None:
+    """One sentence for the first prompt or response that is not a string (a None would train on "None")."""
+    for i, item in enumerate(items):
+        for name, text in zip(names, item):
+            if not isinstance(text, str):
+                raise ValueError(f"data[{i}] has {name}={text!r}, which is not allowed; it must be a string.")
+
+
 def as_pairs(data: Sequence[Any]) -> list[tuple[str, str, str]]:
     """(prompt, chosen, rejected) triples from :class:`PreferencePair` objects, tuples or dicts."""
     out = []
@@ -173,6 +180,7 @@ def as_pairs(data: Sequence[Any]) -> list[tuple[str, str, str]]:
             out.append((d[0], d[1], d[2]))
         else:
             raise ValueError(f"data contains {d!r}; DPO and SimPO need preference pairs (prompt, chosen, rejected).")
+    _check_texts(out, ("prompt", "chosen", "rejected"))
     return out
 
 
@@ -190,6 +198,7 @@ def as_labelled(data: Sequence[Any]) -> list[tuple[str, str, bool]]:
             out.append((d[0], d[1], bool(d[2])))
         else:
             raise ValueError(f"data contains {d!r}; KTO needs (prompt, response, desirable) examples or preference pairs.")
+    _check_texts(out, ("prompt", "response"))
     return out
 
 

@@ -5,13 +5,15 @@ initialisation, a hub model) is decided in one place, :func:`elasticity_lab.lm.b
 this module only knows architectures.
 
 Presets span ~0.03M to ~5M parameters (the size axis of chapter 8) plus ``full``, a ~27M-parameter
-preset for a GPU. On the CPU they use ``eager`` attention: at sequence length 64 it was 3–4× faster
+preset for a GPU, and ``xl`` (~85M, the top of chapter 8's ``full`` size axis). On the CPU they use
+``eager`` attention: at sequence length 64 it was 3–4× faster
 than ``sdpa`` here (measured with benchmarks/train_throughput.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +29,7 @@ PRESETS: dict[str, dict[str, int]] = {
     "medium": dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=6, intermediate_size=512),
     "large": dict(hidden_size=320, num_hidden_layers=4, num_attention_heads=8, intermediate_size=896),
     "full": dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, intermediate_size=1536),
+    "xl": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=2048),
 }
 """Architectures (vocabulary size comes from the world). ``micro`` is the book's default: the size a
 prototype showed learns the world's base rates in a few million tokens on a CPU."""
@@ -47,6 +50,70 @@ def get_device(prefer: str | None = None) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+DEVICE_ENV_VAR = "ELASTICITY_DEVICE"
+"""Set to ``cuda``, ``mps`` or ``cpu`` to override the device every micro-world run takes."""
+
+
+def choose_device(device: torch.device | str | None = None) -> torch.device:
+    """The one device choice of pre-training, fine-tuning, generation and scoring.
+
+    An explicit ``device`` wins, then ``$ELASTICITY_DEVICE``, then CUDA when it is available, else the
+    CPU. Apple's MPS is taken only when asked for (``device="mps"`` or ``ELASTICITY_DEVICE=mps``): the
+    micro-world's tiny models were never measured there, and a silent switch would change a laptop
+    reader's numbers. On the CPU nothing changes: same weights, same results, same cache entries.
+    """
+
+    if device is None:
+        device = os.environ.get(DEVICE_ENV_VAR) or None
+        if device is not None:
+            check_choice(DEVICE_ENV_VAR, device, ("cuda", "mps", "cpu"))
+        elif torch.cuda.is_available():
+            device = "cuda"
+        else:
+            device = "cpu"
+    device = torch.device(device)
+    check_choice("device", device.type, ("cuda", "mps", "cpu"))
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("device='cuda' is not allowed here: torch sees no CUDA GPU; use 'cpu' (or unset ELASTICITY_DEVICE).")
+        # TF32 matmuls and convolutions: ~an order of magnitude faster than fp32 on Ampere and later (CUDA only)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return device
+
+
+def autocast_for(device: torch.device | str) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on CUDA; on every other device a context that does nothing (CPU results stay bit-identical).
+
+    Inside :func:`elasticity_lab.lm.precision.mixed_precision` (the real-models chapter's ambient precision, fp16
+    with loss scaling on cards without bf16) that setting wins and this adds nothing; a CUDA card without bf16
+    trains in fp32 with TF32 here."""
+    from elasticity_lab.lm.precision import current_precision
+
+    if torch.device(device).type == "cuda" and current_precision() == "fp32" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def device_tag(device: torch.device | str) -> dict[str, str]:
+    """What a result computed on ``device`` adds to its cache key: nothing on the CPU (so CPU caches and shipped
+    bases keep their keys), the device and precision elsewhere (GPU numbers differ in the last bits)."""
+    kind = torch.device(device).type
+    if kind == "cpu":
+        return {}
+    return {"device": kind, "precision": "bf16-autocast+tf32" if kind == "cuda" else "fp32"}
+
+
+def as_device(device: Any, name: str = "device") -> torch.device:
+    """``device`` as a :class:`torch.device`, or one sentence naming it (``'cpu'``, ``'cuda'``, ``'cuda:0'``, ``'mps'``)."""
+    if isinstance(device, torch.device):
+        return device
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{name}={device!r} is not allowed; give a torch device such as 'cpu', 'cuda', 'cuda:0' or 'mps'.") from None
 
 
 def attention_for(device: torch.device | str) -> str:

@@ -43,9 +43,11 @@ from elasticity_lab.core.cache import (
     save_tensors,
     save_torch_state,
 )
-from elasticity_lab.core.config import by_scale, check_choice, check_positive
+from elasticity_lab.core.config import (by_scale, check_betas, check_choice, check_int, check_positive, check_range, check_seed,
+                                        show_value)
 from elasticity_lab.core.progress import progress_bar
-from elasticity_lab.lm.presets import MAX_POSITIONS, PRESETS, cpu_threads, inference_threads, model_config, preset_dict, random_model
+from elasticity_lab.lm.presets import (MAX_POSITIONS, PRESETS, as_device, autocast_for, cpu_threads, device_tag, inference_threads,
+                                       model_config, preset_dict, random_model)
 from elasticity_lab.lm.shipped import shipped_checksums, shipped_dir
 from elasticity_lab.lm.training import SCHEDULES, lr_factor, make_optimizer, next_token_loss
 from elasticity_lab.microworld.world import World, WorldConfig
@@ -55,6 +57,10 @@ RESUME_FILE = "resume.pt"
 """A run's resume state: one file (model, optimizer, step, seconds, curve), written atomically with its checksum."""
 PREGENERATE_TOKENS = 64 * 2**20
 """Runs up to this many tokens generate their corpus before the loop (≤ 0.5 GB); longer ones stream it."""
+
+
+MAX_PRETRAIN_TOKENS = 10**11
+"""The largest token budget a config accepts (``full`` runs on a GPU use about 10⁸; more would never finish)."""
 
 
 @dataclass(frozen=True)
@@ -87,22 +93,29 @@ class PretrainConfig:
     threads: int | None = 1
 
     def __post_init__(self) -> None:
-        check_positive("tokens", self.tokens)
+        check_int("tokens", self.tokens, 1, MAX_PRETRAIN_TOKENS, why="a budget one run can finish")
         if self.threads is not None:
-            check_positive("threads", self.threads)
-        check_positive("batch_size", self.batch_size)
-        if not 8 <= self.seq_len <= MAX_POSITIONS:
-            raise ValueError(f"seq_len={self.seq_len!r} is not allowed; it must be from 8 to {MAX_POSITIONS} (the presets' positions).")
+            check_int("threads", self.threads, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("seq_len", self.seq_len, 8, MAX_POSITIONS, why="the presets' positions")
         check_positive("lr", self.lr)
+        check_range("min_lr_ratio", self.min_lr_ratio, 0, 1)
+        check_range("warmup_fraction", self.warmup_fraction, 0, 1, hi_open=True)
         check_choice("schedule", self.schedule, SCHEDULES)
-        check_positive("n_checkpoints", self.n_checkpoints)
-        check_positive("eval_tokens", self.eval_tokens, allow_zero=True)
+        check_betas("betas", self.betas)
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        if self.grad_clip is not None:  # None: no clipping; a negative norm would turn steps into ascent
+            check_range("grad_clip", self.grad_clip, 0, lo_open=True, why="or None for no clipping")
+        check_int("n_checkpoints", self.n_checkpoints, 1)
+        check_int("eval_tokens", self.eval_tokens, 0, MAX_PRETRAIN_TOKENS)
+        check_seed("seed", self.seed)
         if self.tokens < self.tokens_per_step:
             raise ValueError(f"tokens={self.tokens} is not allowed; it must be at least one step (batch_size × seq_len = {self.tokens_per_step}).")
         if self.checkpoints is not None:
+            if not isinstance(self.checkpoints, (tuple, list)):
+                raise ValueError(f"checkpoints={show_value(self.checkpoints)} is not allowed; it must be a tuple of token budgets or None.")
             for b in self.checkpoints:
-                if not 0 < b <= self.tokens:
-                    raise ValueError(f"checkpoints contains {b!r}; each budget must be in (0, tokens={self.tokens}].")
+                check_int("checkpoints", b, 1, self.tokens, why="each a token budget within tokens")
 
     @property
     def tokens_per_step(self) -> int:
@@ -131,7 +144,7 @@ def log_budgets(tokens: int, n: int, step_tokens: int = 1) -> list[int]:
 
 
 READER_TOKENS: dict[str, int] = {
-    "nano": 6_291_456, "micro": 6_291_456, "small": 2_097_152, "medium": 1_048_576, "large": 524_288, "full": 1_048_576,
+    "nano": 6_291_456, "micro": 6_291_456, "small": 2_097_152, "medium": 1_048_576, "large": 524_288, "full": 1_048_576, "xl": 262_144,
 }
 """Reader-scale budgets: ``micro`` (the book's default) gets what a prototype found enough to learn the
 base rates, in ≤ 3 minutes on 2 cores; larger presets get what fits in about as long (measured 1-thread
@@ -149,7 +162,7 @@ def default_pretrain_config(preset: str = "micro", scale: str = "reader", *, see
         full={"full": 200_000_000}.get(preset, 33_554_432),
     )
     base = dict(tokens=tokens, seed=seed)
-    if preset == "full" and scale == "full":
+    if preset in ("full", "xl") and scale == "full":
         base.update(batch_size=128, seq_len=128, lr=1e-3)
     elif preset in ("medium", "large"):
         base.update(lr=2e-3)
@@ -199,7 +212,8 @@ def stream_loss(model: Any, blocks: torch.Tensor, batch_size: int = 64) -> float
     total, count = 0.0, 0
     for i in range(0, len(blocks), batch_size):
         x = blocks[i:i + batch_size].to(device)
-        loss = next_token_loss(model(input_ids=x).logits, x)
+        with autocast_for(device):
+            loss = next_token_loss(model(input_ids=x).logits, x)
         n = x.shape[0] * (x.shape[1] - 1)
         total += float(loss) * n
         count += n
@@ -270,9 +284,10 @@ def run_key(world: World, preset: str, config: PretrainConfig) -> dict[str, Any]
     return {"kind": "pretrain", "world": world.config.to_dict(), "model": preset_dict(preset, len(world.vocabulary)), "train": config.to_dict()}
 
 
-def run_dir(world: World, preset: str, config: PretrainConfig) -> Path:
-    """The cache folder of a run (its key: :func:`run_key` and the code of this module and what it imports)."""
-    return entry_dir("pretrain", run_key(world, preset, config), code=__name__)
+def run_dir(world: World, preset: str, config: PretrainConfig, device: torch.device | str = "cpu") -> Path:
+    """The cache folder of a run (its key: :func:`run_key`, the device off the CPU, and the code of this module and
+    what it imports)."""
+    return entry_dir("pretrain", {**run_key(world, preset, config), **device_tag(device)}, code=__name__)
 
 
 def _state_dict(model: Any) -> dict[str, torch.Tensor]:
@@ -334,18 +349,28 @@ def pretrain(
     of the run). ``stop_after_steps`` interrupts the run on purpose (used by the resume test).
     A base shipped with the package (:mod:`elasticity_lab.lm.shipped`) is used as is unless ``use_shipped=False``.
     """
+    if world is not None and not isinstance(world, (World, WorldConfig)):
+        raise ValueError(f"world={show_value(world)} is not allowed; it must be a World, a WorldConfig or None (the default world).")
     world = world if isinstance(world, World) else World(world)
     check_choice("preset", preset, PRESETS)
+    if config is not None and not isinstance(config, PretrainConfig):
+        raise ValueError(f"config={show_value(config)} is not allowed; it must be a PretrainConfig or None.")
     config = config or default_pretrain_config(preset)
-    device = torch.device(device)
-    key = run_key(world, preset, config)
-    if use_shipped:
+    device = as_device(device)
+    if resume_every is not None:
+        check_int("resume_every", resume_every, 1)
+    if stop_after_steps is not None:
+        check_int("stop_after_steps", stop_after_steps, 1)
+    # on the CPU the key is the run's alone (shipped bases and old caches stay valid); a GPU run (bf16
+    # autocast, TF32) gets its own entry, since its weights differ from the CPU's in the last bits
+    key = {**run_key(world, preset, config), **device_tag(device)}
+    if use_shipped and not device_tag(device):
         shipped = shipped_dir(key)
         if shipped is not None:
             info = load_json(shipped / "done.json", verify=False)
             return PretrainRun(shipped, world, preset, config, load_table(shipped / "curve.json", verify=False),
                                float(info.get("seconds", 0.0)), shipped_checksums(shipped))
-    path = run_dir(world, preset, config)
+    path = run_dir(world, preset, config, device)
     found = _finished_run(path, world, preset, config)
     if found is not None:
         return found
@@ -399,7 +424,8 @@ def _train(path: Path, world: World, preset: str, config: PretrainConfig, device
         factor = lr_factor(step, total, config.schedule, warmup, config.min_lr_ratio)
         for group in opt.param_groups:
             group["lr"] = config.lr * factor
-        loss = next_token_loss(model(input_ids=x).logits, x)
+        with autocast_for(device):
+            loss = next_token_loss(model(input_ids=x).logits, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:

@@ -36,7 +36,7 @@ REMAKE_TOLERANCES: dict[str, float] = {"heldout_bits_per_token": 0.05, "final_lo
 """How far a base remade on another machine may be from the shipped one (largest absolute differences):
 the held-out bits per token at any checkpoint, the mean training loss over the last tenth of the steps
 (nats) and, for runs of at most :data:`STEPWISE_STEPS` steps only, the training loss at any step and
-any weight of any checkpoint. Measured (README, "Reproducibility") on another CPU than the one that
+any weight of any checkpoint. Measured (README, "What is reproducible") on another CPU than the one that
 made the shipped weights: ``micro-smoke`` (64 steps) differed by 1.4e-5 held-out bits, 1.2e-5 nats of
 loss at any step and 3.6e-5 in any weight; ``micro`` (1536 steps) by 0.020 held-out bits (0.005 at
 the last checkpoint) and 0.0035 nats of final loss, while its weights had drifted apart completely

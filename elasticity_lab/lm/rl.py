@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 
 from elasticity_lab.lm.batching import collate, encode_example, pad_id_of
-from elasticity_lab.core.config import check_positive
+from elasticity_lab.core.config import check_int, check_positive, check_range
 from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.lm.preference import _prepare, frozen, sequence_logps
 from elasticity_lab.lm.presets import cpu_threads
@@ -81,13 +81,10 @@ class RLConfig(SFTConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not isinstance(self.k, int) or self.k < 2:
-            raise ValueError(f"k={self.k!r} is not allowed; it must be an integer >= 2 (the leave-one-out baseline needs another sample).")
-        if not (math.isfinite(self.beta) and self.beta >= 0):
-            raise ValueError(f"beta={self.beta!r} is not allowed; the KL coefficient must be a finite number >= 0 (0: no KL penalty).")
-        if not 0 < self.epsilon < 1:
-            raise ValueError(f"epsilon={self.epsilon!r} is not allowed; the ratio clip must be in (0, 1).")
-        check_positive("max_new_tokens", self.max_new_tokens)
+        check_int("k", self.k, 2, why="the leave-one-out baseline needs another sample")
+        check_range("beta", self.beta, 0, why="the KL coefficient; 0: no KL penalty")
+        check_range("epsilon", self.epsilon, 0, 1, lo_open=True, hi_open=True, why="the ratio clip")
+        check_int("max_new_tokens", self.max_new_tokens, 1)
         check_positive("temperature", self.temperature)
         if self.checkpoint_fractions:
             raise ValueError(f"checkpoint_fractions={self.checkpoint_fractions!r} is not supported by rl_train; leave it empty.")
@@ -160,7 +157,7 @@ def _train(model: Any, tokenizer: Any, prompts: list[str], reward: Reward, confi
     rows: list[dict[str, float]] = []
     torch.manual_seed(config.seed)
     model.train()
-    for step in progress_bar(range(total), desc="RLOO", enabled=progress, leave=False):
+    for step in progress_bar(range(total), enabled=progress, desc="RLOO", leave=False):
         batch_prompts = [prompts[i] for i in order[step * config.batch_size:(step + 1) * config.batch_size]]
         repeated = [p for p in batch_prompts for _ in range(config.k)]
         responses = generate(model, tokenizer, repeated, max_new_tokens=config.max_new_tokens,

@@ -34,8 +34,9 @@ import pandas as pd
 import torch
 
 from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
-from elasticity_lab.core.config import check_choice, check_positive
-from elasticity_lab.lm.presets import cpu_threads, inference_threads
+from elasticity_lab.core.config import check_betas, check_choice, check_int, check_positive, check_range, check_seed, show_value
+from elasticity_lab.lm.precision import grad_scaler
+from elasticity_lab.lm.presets import autocast_for, cpu_threads, inference_threads
 from elasticity_lab.core.progress import progress_bar
 
 METHODS = ("full", "lora")
@@ -80,20 +81,28 @@ class SFTConfig:
             check_positive("lr", self.lr)
         check_positive("epochs", self.epochs)
         if self.max_steps is not None:
-            check_positive("max_steps", self.max_steps)
-        check_positive("batch_size", self.batch_size)
-        check_positive("lora_r", self.lora_r)
+            check_int("max_steps", self.max_steps, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("lora_r", self.lora_r, 1)
         check_positive("lora_alpha", self.lora_alpha)
+        check_range("lora_dropout", self.lora_dropout, 0, 1, hi_open=True)
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
-        if not 0.0 <= self.warmup_fraction < 1.0:
-            raise ValueError(f"warmup_fraction={self.warmup_fraction!r} is not allowed; it must be in [0, 1).")
+        check_range("warmup_fraction", self.warmup_fraction, 0, 1, hi_open=True)
+        check_betas("betas", self.betas)
+        if self.grad_clip is not None:  # None: no clipping; a negative norm would turn steps into ascent
+            check_range("grad_clip", self.grad_clip, 0, lo_open=True, why="or None for no clipping")
+        if not isinstance(self.checkpoint_fractions, (tuple, list)):
+            raise ValueError(f"checkpoint_fractions={self.checkpoint_fractions!r} is not allowed; it must be a tuple of numbers in (0, 1].")
         for f in self.checkpoint_fractions:
-            if not 0.0 < f <= 1.0:
-                raise ValueError(f"checkpoint_fractions contains {f!r}; each must be in (0, 1].")
+            check_range("checkpoint_fractions", f, 0, 1, lo_open=True)
+        check_seed("seed", self.seed)
         if self.threads is not None:
-            check_positive("threads", self.threads)
+            check_int("threads", self.threads, 1)
+        if isinstance(self.lora_targets, str) or not isinstance(self.lora_targets, (tuple, list)) \
+                or not all(isinstance(t, str) and t for t in self.lora_targets):
+            raise ValueError(f"lora_targets={self.lora_targets!r} is not allowed; it must be a tuple of module names, e.g. ('q_proj', 'v_proj').")
         if not self.lora_targets:
-            raise ValueError("lora_targets is not allowed to be empty; name at least one module, e.g. 'q_proj'.")
+            raise ValueError("lora_targets=() is not allowed; name at least one module, e.g. 'q_proj'.")
 
     @property
     def learning_rate(self) -> float:
@@ -122,13 +131,15 @@ class SFTResult:
 
 
 def make_optimizer(params: Any, name: str, lr: float, betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """AdamW, Adam or SGD over ``params`` (``foreach`` kernels: fewer Python calls per step)."""
+    """AdamW, Adam or SGD over ``params`` (``foreach`` kernels: fewer Python calls per step; on CUDA, Adam and
+    AdamW use the fused kernel, one launch per step)."""
     check_choice("optimizer", name, OPTIMIZERS)
     params = [p for p in params if p.requires_grad]
+    fast: dict[str, bool] = {"fused": True} if params and all(p.device.type == "cuda" for p in params) else {"foreach": True}
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, foreach=True)
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, **fast)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, foreach=True)
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, **fast)
     return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
 
 
@@ -169,8 +180,12 @@ def attach_lora(model: Any, config: SFTConfig) -> Any:
                 p.requires_grad = "lora_" in name
             return model
         model = model.merge_and_unload()
+    targets: Any = list(config.lora_targets)
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    if tuple(targets) == DEFAULT_LORA_TARGETS and not names & set(targets):
+        targets = "all-linear"  # a family without Llama's names (GPT-NeoX, Pythia: query_key_value, dense...): every linear layer but the head
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=list(config.lora_targets), bias="none", task_type="CAUSAL_LM")
+                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
     torch.manual_seed(config.seed)
     return get_peft_model(model, lora)
 
@@ -187,16 +202,25 @@ def merged_copy(model: Any) -> Any:
 
 
 def _examples_as_pairs(examples: Sequence[Any]) -> list[tuple[str, str]]:
+    """``examples`` as (prompt, response) strings; anything else (a None, a number, a bare string) is refused."""
+    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
+        raise ValueError(f"examples={show_value(examples)} is not allowed; it must be a list of Example objects, "
+                         "(prompt, response) pairs or dicts with 'prompt' and 'response'.")
     pairs = []
-    for ex in examples:
+    for i, ex in enumerate(examples):
         if hasattr(ex, "prompt") and hasattr(ex, "response"):
-            pairs.append((ex.prompt, ex.response))
+            pair = (ex.prompt, ex.response)
         elif isinstance(ex, (tuple, list)) and len(ex) == 2:
-            pairs.append((str(ex[0]), str(ex[1])))
+            pair = (ex[0], ex[1])
         elif isinstance(ex, dict) and "prompt" in ex and "response" in ex:
-            pairs.append((ex["prompt"], ex["response"]))
+            pair = (ex["prompt"], ex["response"])
         else:
-            raise ValueError("examples must be Example objects, (prompt, response) pairs or dicts with 'prompt' and 'response'.")
+            raise ValueError(f"examples[{i}]={show_value(ex)} is not allowed; each example must be an Example, "
+                             "a (prompt, response) pair or a dict with 'prompt' and 'response'.")
+        for part, text in zip(("prompt", "response"), pair):
+            if not isinstance(text, str):
+                raise ValueError(f"examples[{i}] has {part}={show_value(text)}, which is not allowed; it must be a string.")
+        pairs.append(pair)
     return pairs
 
 
@@ -220,7 +244,14 @@ def sft(
     ``config.threads`` threads (default 1: tiny models gain nothing from more, and a shared machine
     loses a lot; see :func:`elasticity_lab.lm.presets.cpu_threads`).
     """
+    if config is not None and not isinstance(config, SFTConfig):
+        raise ValueError(f"config={show_value(config)} is not allowed; it must be an SFTConfig or None.")
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    for key in overrides:
+        if key not in names:
+            raise ValueError(f"{key}= is not an SFT option; choose from {', '.join(sorted(names))}.")
     config = dataclasses.replace(config or SFTConfig(), **overrides)
+    _examples_as_pairs(examples)  # refuse bad data before copying the model
     on_cpu = model_device(model).type == "cpu"
     with cpu_threads(config.threads) if (on_cpu and config.threads) else contextlib.nullcontext():
         return _sft(model, tokenizer, examples, config, progress=progress, copy_model=copy_model, on_step=on_step)
@@ -262,6 +293,7 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
     seen = 0
     torch.manual_seed(config.seed)
     model.train()
+    scaler = grad_scaler()  # loss scaling under ambient fp16 (lm.precision); a pass-through otherwise
     bar = progress_bar(range(total), desc=f"SFT ({config.method})", enabled=progress, leave=False)
     for step in bar:
         idx = order[step * config.batch_size:(step + 1) * config.batch_size]
@@ -275,13 +307,16 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
         factor = lr_factor(step, total, config.schedule, warmup)
         for group in opt.param_groups:
             group["lr"] = config.learning_rate * factor
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = next_token_loss(logits, batch["labels"])
+        with autocast_for(device):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            loss = next_token_loss(logits, batch["labels"])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
         if config.grad_clip is not None:
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.grad_clip)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         value = float(loss.detach())
         seen += len(idx)
         rows.append((step + 1, seen, value, config.learning_rate * factor))
@@ -311,7 +346,8 @@ def evaluate_sft_loss(model: Any, tokenizer: Any, examples: Sequence[Any], *, ba
         for i in range(0, len(pairs), batch_size):
             batch = collate([encode_example(tokenizer, p, r) for p, r in pairs[i:i + batch_size]], pad)
             batch = {k: v.to(device) for k, v in batch.items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            with autocast_for(device):
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             labels = batch["labels"][:, 1:]
             n_tok = int((labels != IGNORE_INDEX).sum())
             total += float(next_token_loss(logits, batch["labels"])) * n_tok

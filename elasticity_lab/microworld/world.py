@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.core.config import check_choice, check_int, check_positive, check_range, check_seed
 from elasticity_lab.info.measures import bernoulli_entropy, entropy, zipf_probs
 from elasticity_lab.microworld.draws import Draws, cdf_of
 from elasticity_lab.microworld.vocab import (  # the world's words are part of its interface
@@ -42,10 +42,8 @@ from elasticity_lab.microworld.vocab import (  # the world's words are part of i
 )
 
 
-def _check_between(name: str, value: int, lo: int, hi: int) -> None:
-    """A ValueError naming the parameter unless ``lo <= value <= hi`` (an integer)."""
-    if not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer from {lo} to {hi}.")
+MAX_TOKENS = 10**8  # the most corpus tokens one call makes (0.8 GB); beyond it, stream with World.iter_tokens
+MAX_ITEMS = 10**6  # the most documents, examples or prompts one call makes
 
 
 def _stable_hash(text: str) -> int:
@@ -91,18 +89,18 @@ class WorldConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_between("n_objects", self.n_objects, 4, len(NOUNS))
-        _check_between("n_nouns", self.n_nouns, max(self.n_objects, 8), len(NOUNS))
-        _check_between("n_verbs", self.n_verbs, 2, len(GENERIC_VERBS))
-        _check_between("n_adjectives", self.n_adjectives, 2, len(ADJECTIVES))
+        check_seed("seed", self.seed)
+        check_int("n_objects", self.n_objects, 4, len(NOUNS))
+        check_int("n_nouns", self.n_nouns, max(self.n_objects, 8), len(NOUNS), why=f"at least n_objects={self.n_objects} and 8")
+        check_int("n_verbs", self.n_verbs, 2, len(GENERIC_VERBS))
+        check_int("n_adjectives", self.n_adjectives, 2, len(ADJECTIVES))
         check_positive("zipf_exponent", self.zipf_exponent, allow_zero=True)
         for name in ("harmful_share", "harmful_refusal", "benign_refusal", "sentiment_positive",
                      "instruction_correct", "misconception_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name}={value!r} is not allowed; it must be a probability in [0, 1].")
-        if not 0.0 < self.heldout_share < 1.0:
-            raise ValueError(f"heldout_share={self.heldout_share!r} is not allowed; it must be in (0, 1).")
+            check_range(name, getattr(self, name), 0, 1, why="a probability")
+        check_range("heldout_share", self.heldout_share, 0, 1, lo_open=True, hi_open=True)
+        if not isinstance(self.mix, (tuple, list)) or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in self.mix):
+            raise ValueError(f"mix={self.mix!r} is not allowed; it must be (document type, share) pairs, e.g. (('generic', 1.0),).")
         for doc_type, weight in self.mix:
             check_choice("mix document type", doc_type, DOC_TYPES)
             check_positive(f"mix[{doc_type!r}]", weight, allow_zero=True)
@@ -141,6 +139,10 @@ class World:
 
     def __init__(self, config: WorldConfig | None = None, **overrides: Any) -> None:
         config = config or WorldConfig()
+        if not isinstance(config, WorldConfig):
+            raise ValueError(f"config={config!r} is not allowed; it must be a WorldConfig or None.")
+        for key in overrides:
+            check_choice("World option", key, [f.name for f in dataclasses.fields(WorldConfig)])
         if overrides:
             config = dataclasses.replace(config, **overrides)
         self.config = config
@@ -197,6 +199,8 @@ class World:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of a whitespace-separated text (fast path used by the corpus and by tests)."""
+        if not isinstance(text, str):
+            raise ValueError(f"text={text!r} is not allowed; it must be a string.")
         unk = self.token_to_id[UNK]
         return [self.token_to_id.get(t, unk) for t in text.split()]
 
@@ -317,7 +321,8 @@ class World:
 
     def corpus(self, n_tokens: int, stream: int = 0) -> np.ndarray:
         """The first ``n_tokens`` token ids of a corpus stream (documents packed back to back)."""
-        check_positive("n_tokens", n_tokens)
+        check_int("n_tokens", n_tokens, 1, MAX_TOKENS, why="for more, stream with iter_tokens")
+        check_seed("stream", stream)
         out: list[np.ndarray] = []
         have = 0
         for chunk in self.iter_tokens(stream):
@@ -329,6 +334,8 @@ class World:
 
     def documents(self, n: int, stream: int = 0) -> list[str]:
         """The first ``n`` documents of a stream as text, for showing the reader."""
+        check_int("n", n, 0, MAX_ITEMS)
+        check_seed("stream", stream)
         rng = Draws([self.config.seed, 1000 + stream, 0])
         return [" ".join(self.sample_document(rng)) for _ in range(n)]
 
@@ -465,7 +472,8 @@ class World:
         check_choice("behaviour", behaviour, BEHAVIOURS)
         check_choice("split", split, SPLITS)
         check_choice("prompt_kind", prompt_kind, ("harmful", "benign", "mixed"))
-        check_positive("n", n, allow_zero=True)
+        check_int("n", n, 0, MAX_ITEMS)
+        check_int("seed", seed, 0)
         rng = Draws([self.config.seed, 2000 + TASKS.index(task), SPLITS.index(split), seed,
                                      BEHAVIOURS.index(behaviour), ("harmful", "benign", "mixed").index(prompt_kind)])
         want_heldout = split == "heldout"
@@ -523,6 +531,9 @@ class World:
         ``misconception`` / ``other``.
         """
         check_choice("task", task, TASKS)
+        for name, text in (("prompt", prompt), ("response", response)):
+            if not isinstance(text, str):
+                raise ValueError(f"{name}={text!r} is not allowed; it must be a string.")
         words = response.split()
         if task == "safety":
             if words[:1] == ["sorry"]:
@@ -562,8 +573,8 @@ class World:
         check_choice("task", task, TASKS)
         if len(prompts) != len(responses):
             raise ValueError(f"prompts and responses must have the same length, got {len(prompts)} and {len(responses)}.")
-        if not responses:
-            raise ValueError("responses is not allowed to be empty.")
+        if not responses or not all(isinstance(r, str) for r in responses):
+            raise ValueError(f"responses={list(responses)[:3]!r} is not allowed; it must be a non-empty list of strings.")
         target = ALIGNED_LABEL[task]
         return float(np.mean([self.classify(task, p, r) == target for p, r in zip(prompts, responses)]))
 

@@ -52,7 +52,7 @@ def _table_trace(s: pd.DataFrame, visible: bool) -> go.Table:
     pairs = [f"θ{p.split('-')[0]} ↔ θ{p.split('-')[1]}" for p in s["pair"]]
     fwd = [f"θ{p.split('-')[0]}→θ{p.split('-')[1]}  {m:.3f} ± {sd:.3f}" for p, m, sd in zip(s["pair"], s["forward_mean"], s["forward_std"].fillna(0))]
     inv = [f"θ{p.split('-')[1]}→θ{p.split('-')[0]}  {m:.3f} ± {sd:.3f}" for p, m, sd in zip(s["pair"], s["inverse_mean"], s["inverse_std"].fillna(0))]
-    arrow = [f"{'↓ lower' if low else '↑ higher'} ({n_low}/{n} seeds)" for low, n_low, n in zip(s["inverse_lower"], s["seeds_inverse_lower"], s["n_seeds"])]
+    arrow = [f"{'↓ lower' if low else '↑ higher'} (lower in {n_low}/{n} seeds)" for low, n_low, n in zip(s["inverse_lower"], s["seeds_inverse_lower"], s["n_seeds"])]
     pvals = [f"{sp:.2f} · {tp:.3f}" if not np.isnan(tp) else f"{sp:.2f} · –" for sp, tp in zip(s["sign_p"].fillna(1.0), s["t_p"])]
     colour = ["#e5f5e0" if low else "#fde0dd" for low in s["inverse_lower"]]
     white = ["white"] * len(s)

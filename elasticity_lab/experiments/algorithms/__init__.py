@@ -33,10 +33,9 @@ __all__ = [
 def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
     """``python -m elasticity_lab run algorithms``: the config, the tables as records (curves, summary and verdict
     rows all carry an ``algorithm`` column) and the verdicts in words (JSON-able)."""
-    from elasticity_lab.core.config import resolve_scale
     from elasticity_lab.core.jsonio import jsonable
 
-    config = default_config(resolve_scale(scale), n_seeds)
+    config = default_config(scale, n_seeds)  # the CLI resolved the scale: an explicit --scale wins over the environment
     result = run_algorithms(config, progress=False)
     tables = {"calibration": result.calibration, "curves": result.curves, "summary": result.summary,
               "per_algorithm": algorithm_table(result.summary), "verdicts": result.verdicts}

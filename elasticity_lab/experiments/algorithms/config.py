@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.core.config import check_choice, check_int, check_positive
 from elasticity_lab.experiments.algorithms.align import ALGORITHMS
 from elasticity_lab.experiments.rebound.config import TASKS, _check_grid
 from elasticity_lab.lm.presets import PRESETS
@@ -96,7 +96,9 @@ class AlgorithmsConfig:
             raise ValueError(f"algorithms={self.algorithms!r} is not allowed without 'sft', the reference the others are compared with.")
         if not isinstance(self.n_align, int) or self.n_align <= 0:
             raise ValueError(f"n_align={self.n_align!r} is not allowed; it must be an integer > 0.")
-        for name in ("align_batch_size", "perturb_lr", "n_prompts", "n_kl", "halfway_factor", "match_margin"):
+        for name in ("align_batch_size", "n_prompts", "n_kl"):
+            check_int(name, getattr(self, name), 1)
+        for name in ("perturb_lr", "halfway_factor", "match_margin"):
             check_positive(name, getattr(self, name))
         _check_grid("n_perturb", self.n_perturb, self.perturb_batch_size)
         if self.n_align not in self.n_perturb:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.core.config import check_choice, check_int, check_positive, check_range, check_seed
 from elasticity_lab.lm.bases import BASE_KINDS
 from elasticity_lab.lm.hub import DEFAULT_HUB_MODEL
 from elasticity_lab.lm.presets import PRESETS
@@ -131,7 +131,7 @@ class ReboundConfig:
             if not value or len(set(value)) != len(value):
                 raise ValueError(f"{name}={value!r} is not allowed; give one or more distinct integers.")
             for s in value:
-                check_positive(f"{name} entry", s, allow_zero=True)
+                check_seed(f"{name} entry", s)
         for p in self.attractor_perturbations:
             check_choice("attractor_perturbations entry", p, PERTURBATIONS)
         for d in self.attractor_directions:
@@ -149,14 +149,15 @@ class ReboundConfig:
             raise ValueError(f"lr_sweep={self.lr_sweep!r} is not allowed; give two or more distinct learning rates.")
         for v in self.lr_sweep:
             check_positive("lr_sweep entry", v)
-        for name in ("lr", "align_batch_size", "perturb_batch_size", "n_prompts", "n_kl",
-                     "attractor_n_align", "attractor_batch_size"):
-            check_positive(name, getattr(self, name))
-        for name in ("fixed_steps", "pretrain_tokens", "attractor_tokens", "max_new_tokens", "epsilon"):
+        check_positive("lr", self.lr)
+        if self.epsilon is not None:
+            check_positive("epsilon", self.epsilon)
+        for name in ("align_batch_size", "perturb_batch_size", "n_prompts", "n_kl", "attractor_n_align", "attractor_batch_size"):
+            check_int(name, getattr(self, name), 1)
+        for name in ("fixed_steps", "pretrain_tokens", "attractor_tokens", "max_new_tokens"):
             if getattr(self, name) is not None:
-                check_positive(name, getattr(self, name))
-        if not 0.0 < self.light_fraction < 1.0:
-            raise ValueError(f"light_fraction={self.light_fraction!r} is not allowed; it must be in (0, 1).")
+                check_int(name, getattr(self, name), 1)
+        check_range("light_fraction", self.light_fraction, 0, 1, lo_open=True, hi_open=True)
         for b in self.control_bases:
             check_choice("control_bases entry", b, ("light", "random"))
         for b in self.attractor_bases:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from elasticity_lab.core.cache import cached_table
-from elasticity_lab.core.config import check_choice, resolve_scale
+from elasticity_lab.core.config import SCALES, check_choice
 from elasticity_lab.core.jsonio import jsonable
 from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.experiments.rebound.analysis import (GROUP, ReboundResult, attractor_levels, attractor_slopes, curve_fits,
@@ -39,7 +39,8 @@ def base_spec(config: ReboundConfig, kind: str = "pretrained", rate: float | Non
     revision = None if kind == "pretrained" else kind
     if config.on_hub:
         check_choice("kind", kind, ("pretrained", "random"))
-        return BaseSpec(config.hub_model, revision)
+        spec = BaseSpec.parse(config.hub_model)  # "org/model@step1000": a named revision (e.g. a Pythia checkpoint)
+        return spec if revision is None else dataclasses.replace(spec, revision=revision)
     tokens = (config.attractor_tokens if rate is not None else None) or config.pretrain_tokens
     default_rate = WorldConfig().harmful_refusal
     world = {"harmful_refusal": rate} if rate is not None and rate != default_rate else {}
@@ -335,7 +336,7 @@ def run_rebound(config: ReboundConfig | None = None, *, progress: bool = True, o
 
 def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
     """``python -m elasticity_lab run rebound``: the config, every table as records, and the summary (JSON-able)."""
-    scale = resolve_scale(scale)
+    scale = check_choice("scale", scale, SCALES)  # the CLI resolved it: an explicit --scale wins over the environment
     config = default_config(scale, n_seeds)
     try:
         result = run_rebound(config, progress=False)

@@ -35,8 +35,9 @@ from elasticity_lab.experiments.resistance.config import (ANSWER_MODES, COLUMNS,
 from elasticity_lab.experiments.resistance.data import hub_task_data, load_rows, task_pairs
 from elasticity_lab.experiments.resistance.runs import (ResistanceResult, answer, cli_result, cut_checkpoints, milestone_steps,
                                                         run_resistance, unit_spec)
-from elasticity_lab.experiments.resistance.verdicts import (MAX_AGREEMENT, MIN_LIFT, VERDICT_METRICS, milestone_summary, paired_gaps,
-                                                            pooled_gap, stage1_lift, verdict_prose, verdict_rows, verdict_table)
+from elasticity_lab.experiments.resistance.verdicts import (MAX_AGREEMENT, MIN_LIFT, VERDICT_METRICS, gap_words, milestone_prose,
+                                                            milestone_summary, paired_gaps, pooled_gap, stage1_lift, verdict_prose,
+                                                            verdict_rows, verdict_table, world_gaps, world_order, world_prose)
 
 __all__ = [
     "CELL", "fraction_inverse_lower", "paper_table", "summarize", "ANSWER_MODES", "COLUMNS", "CUT_AT", "STAGE1_COLUMNS",
@@ -44,5 +45,5 @@ __all__ = [
     "default_configs", "little_pretraining", "parse_base", "hub_task_data", "load_rows", "task_pairs",
     "ResistanceResult", "answer", "cli_result", "cut_checkpoints", "milestone_steps", "run_resistance", "unit_spec",
     "MAX_AGREEMENT", "MIN_LIFT", "VERDICT_METRICS", "milestone_summary", "paired_gaps", "pooled_gap", "stage1_lift",
-    "verdict_prose", "verdict_rows", "verdict_table",
+    "verdict_prose", "verdict_rows", "verdict_table", "gap_words", "milestone_prose", "world_gaps", "world_order", "world_prose",
 ]

@@ -82,7 +82,7 @@ def paper_table(summary: pd.DataFrame, metric: str = "mean_loss", *, base: str |
         rows.append({"base": r["base"], "answer_mode": r["answer_mode"], "task": r["task"], "pair": f"θ{k} ↔ θ{l}",
                      "forward (θk→θl)": _mean_sd(r["forward_mean"], r["forward_std"], digits),
                      "inverse (θl→θk)": _mean_sd(r["inverse_mean"], r["inverse_std"], digits),
-                     "inverse vs forward": f"{'↓' if r['inverse_lower'] else '↑'} {r['seeds_inverse_lower']}/{r['n_seeds']} seeds",
+                     "inverse vs forward": f"{'↓' if r['inverse_lower'] else '↑'} (inverse lower in {r['seeds_inverse_lower']}/{r['n_seeds']} seeds)",
                      "sign p": _p(r["sign_p"]), "t p": _p(r["t_p"])})
     df = pd.DataFrame(rows)
     if df.empty:

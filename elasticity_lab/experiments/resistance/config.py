@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from elasticity_lab.core.config import check_choice, check_positive
+from elasticity_lab.core.config import check_choice, check_int, check_positive, check_range
 from elasticity_lab.lm.bases import BaseSpec
 from elasticity_lab.lm.hub import DEFAULT_HUB_MODEL
 from elasticity_lab.lm.training import METHODS, SFTConfig
@@ -104,17 +104,19 @@ class ResistanceConfig:
         for seed in self.seeds:
             if not isinstance(seed, (int, np.integer)) or seed < 0:
                 raise ValueError(f"seeds contains {seed!r}; each seed must be an integer >= 0.")
+        for f in self.fractions:
+            check_range("fractions", f, 0, 1, lo_open=True)
         if len(self.fractions) != 3 or not all(0.0 < f <= 1.0 for f in self.fractions) or list(self.fractions) != sorted(set(self.fractions)):
             raise ValueError(f"fractions={self.fractions!r} is not allowed; give three increasing fractions in (0, 1], e.g. (0.25, 0.5, 0.75).")
         check_choice("cut_at", self.cut_at, CUT_AT)
-        check_positive("n_train", self.n_train)
-        check_positive("n_queries", self.n_queries)
+        check_int("n_train", self.n_train, 1)
+        check_int("n_queries", self.n_queries, 1)
         check_choice("method", self.method, METHODS)
         if self.lr is not None:
             check_positive("lr", self.lr)
-        check_positive("batch_size", self.batch_size)
+        check_int("batch_size", self.batch_size, 1)
         check_positive("epochs", self.epochs)
-        check_positive("max_new_tokens", self.max_new_tokens)
+        check_int("max_new_tokens", self.max_new_tokens, 1)
         if self.device is not None:
             check_choice("device", self.device, ("cpu", "cuda", "mps"))
         steps = max(1, math.ceil(self.epochs * self.n_train / self.batch_size))

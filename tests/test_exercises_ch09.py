@@ -1,0 +1,33 @@
+"""Chapter 9's checks pass their reference solutions and fail the typical wrong answers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from elasticity_lab.exercises import ch09, solutions
+
+
+def test_area_under_curve() -> None:
+    assert ch09.check_area_under_curve(solutions.area_under_curve).passed
+    assert not ch09.check_area_under_curve(lambda n, y: float(np.mean(y))).passed
+    assert not ch09.check_area_under_curve(lambda n, y: float(np.trapezoid(y, n))).passed
+
+
+def test_protection_verdict() -> None:
+    assert ch09.check_protection_verdict(solutions.protection_verdict).passed
+    estimate_only = lambda lo, hi, m: "makes alignment stick" if (lo + hi) / 2 > 0 else "does not make alignment stick"
+    assert not ch09.check_protection_verdict(estimate_only).passed
+    no_margin = lambda lo, hi, m: "makes alignment stick" if lo > 0 else "does not make alignment stick" if hi < 0 else "undecided"
+    assert not ch09.check_protection_verdict(no_margin).passed
+
+
+def test_alignment_needed() -> None:
+    assert ch09.check_alignment_needed(solutions.alignment_needed).passed
+    assert not ch09.check_alignment_needed(lambda n_p, n, r, t: (t * n_p - n_p * r) / (1 - t)).passed
+
+
+def test_stubs_are_not_attempted() -> None:
+    def stub(*args):
+        raise NotImplementedError
+
+    assert not ch09.check_area_under_curve(stub).attempted
