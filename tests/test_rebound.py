@@ -1,5 +1,5 @@
-"""Rebound experiment: the two-stage fit, the KL threshold search, stage pairing, determinism,
-validation, the hub path on local stand-ins, and the CLI at the smoke scale."""
+"""Rebound experiment: the plateau criterion and the attractor verdict on synthetic curves with known answers, the KL
+threshold search, stage pairing, determinism, validation, the hub path on local stand-ins, and the CLI at the smoke scale."""
 
 from __future__ import annotations
 
@@ -68,29 +68,136 @@ def test_kl_threshold_search_on_a_hand_made_table() -> None:
     for seed, kls in ((0, [0.3, 0.05, 0.01]), (1, [0.32, 0.015, 0.012]), (2, [0.28, 0.1, 0.06])):
         for n, kl in zip([0, 8, 16], kls):
             rows.append({"study": "main", "task": "safety", "order": "forward", "base_kind": "pretrained",
-                         "step_mode": "epochs", "n_align": 64, "seed": seed, "n": n, "kl": kl})
-    table = rb.kl_table(pd.DataFrame(rows), 0.02)
+                         "step_mode": "epochs", "n_align": 64, "seed": seed, "n": n, "kl": kl, "rule": 1.0 - n / 32,
+                         "base_rule": 0.2, "align_steps": 4})
+    table = rb.kl_table(rb.curve_fits(pd.DataFrame(rows), epsilon=0.02))
     row = table.iloc[0]
-    assert row["kl_stage1_mean"] == pytest.approx(0.3) and row["kl_stage1_std"] == pytest.approx(0.02)
+    assert row["kl_stage1_mean"] == pytest.approx(0.3) and row["kl_stage1_low"] < 0.3 < row["kl_stage1_high"]
     assert row["reached"] == 2 and row["seeds"] == 3
     assert row["n_to_epsilon_mean"] == pytest.approx(12.0)  # seeds 0 and 1: 16 and 8
 
 
-def test_attractor_slope_is_one_for_perfect_attraction() -> None:
+def _attractor_levels(settle, kinds=("pretrained", "light"), seeds=(0, 1, 2), noise=0.02, shift=0.2):
+    """Synthetic attractor curves: every world displaced by ``shift`` in stage 1, then settling at ``settle(kind, rate, start)``."""
+    rng = np.random.default_rng(0)
     rows = []
-    for seed in (0, 1, 2):
-        for rate in (0.2, 0.5, 0.8):
-            for direction, start in (("above", 1.0), ("below", 0.0)):
-                for n, y in ((0, start), (64, rate + 0.01 * seed), (128, rate + 0.01 * seed)):
-                    rows.append({"base_kind": "pretrained", "direction": direction, "base_rate": rate, "seed": seed,
-                                 "n": n, "rule": y, "base_rule": rate})
+    for ps in seeds:
+        for kind in kinds:
+            for rate in (0.2, 0.5, 0.8):
+                for direction, sign in (("above", 1), ("below", -1)):
+                    start = rate + sign * shift
+                    end = settle(kind, rate, start) + rng.normal(0, noise)
+                    for n in (0, 64, 128, 256, 384):
+                        y = end + (start - end) * np.exp(-n / 60)
+                        rows.append({"perturbation": "neutral", "base_kind": kind, "direction": direction, "base_rate": rate,
+                                     "pretrain_seed": ps, "seed": 0, "n": n, "rule": y, "base_rule": rate, "kl": 0.1})
     levels = rb.attractor_levels(pd.DataFrame(rows))
-    slopes = rb.attractor_slopes(levels)
-    assert np.allclose(slopes["slope_mean"], 1.0) and np.allclose(slopes["slope_std"], 0.0, atol=1e-12)
+    return levels, rb.attractor_slopes(levels).assign(metric="rule")
+
+
+def test_attractor_slope_is_one_for_perfect_attraction() -> None:
+    levels, slopes = _attractor_levels(lambda kind, rate, start: rate)
+    pre = slopes[slopes["base_kind"] == "pretrained"]
+    assert np.allclose(pre["slope_mean"], 1.0, atol=0.1) and np.allclose(pre["recovered_mean"], 1.0, atol=0.15)
     from elasticity_lab.plots import rebound as figs
 
-    fig = figs.attractor_figure(levels, slopes.assign(metric="rule"))
-    assert len(fig.data) == 3 and "slope 1.00" in fig.data[1].name
+    fig = figs.attractor_figure(levels, slopes)
+    assert len(fig.data) == 5 and "slope +1.0" in fig.data[1].name
+
+
+def test_attractor_verdict_says_survives_only_where_the_pretrained_bases_return_and_the_light_ones_do_not() -> None:
+    # built in: pre-trained models return to their world's rate, light ones stay where stage 1 put them
+    _, slopes = _attractor_levels(lambda kind, rate, start: rate if kind == "pretrained" else 0.5)
+    rows = rb.attractor_verdicts(slopes)
+    assert [r["shows"] for r in rows] == ["shows", "shows"] and [r["survives_controls"] for r in rows] == ["survives"] * 2
+    # no attractor: everyone stays where stage 1 put them (slope 1 for all, nothing recovered)
+    _, slopes = _attractor_levels(lambda kind, rate, start: start)
+    rows = rb.attractor_verdicts(slopes)
+    assert {r["shows"] for r in rows} <= {"does not show", "undecided"} and {r["survives_controls"] for r in rows} == {"n/a"}
+    # driven past the base to the floor (recovered ≈ 2): not a return
+    _, slopes = _attractor_levels(lambda kind, rate, start: 0.0 if kind == "pretrained" else 0.5)
+    assert {r["shows"] for r in rb.attractor_verdicts(slopes)} == {"does not show"}
+    # both kinds return: the finding shows but the control does it too
+    _, slopes = _attractor_levels(lambda kind, rate, start: rate)
+    rows = rb.attractor_verdicts(slopes)
+    # (the slopes agree, so their difference cannot exclude 0: never "survives")
+    assert {r["shows"] for r in rows} == {"shows"} and "survives" not in {r["survives_controls"] for r in rows}
+    assert "nan" not in " ".join(str(v) for r in rows for v in r.values())
+
+
+def test_attractor_table_and_prose_are_words_never_nan() -> None:
+    levels, slopes = _attractor_levels(lambda kind, rate, start: rate if kind == "pretrained" else 0.5)
+    table = rb.attractor_table(levels, slopes)
+    assert set(table["arm"]) == {"above", "below"} and set(table["base rate"]) == {"0.2", "0.5", "0.8"}
+    assert "nan" not in table.to_string().lower()
+    check = {"verdicts": {"rule": rb.attractor_verdicts(slopes)}}
+    assert "*can* say" in rb.check_prose(check)  # a built-in attractor: the code says "survives"
+    _, flat = _attractor_levels(lambda kind, rate, start: start)
+    assert "does not reach" in rb.check_prose({"verdicts": {"rule": rb.attractor_verdicts(flat)}})
+    sweep = pd.DataFrame({"finding": ["a", "b"], "shows @ 0.001": ["shows", "undecided"], "shows @ 1e-05": ["not run", "undecided"],
+                          "depends on lr": ["yes", "no"]})
+    text = rb.lr_prose(sweep)
+    assert "**changes** for *a*" in text and "*b* (undecided)" in text
+
+
+def _decay_curves(floor_of, kinds=("pretrained",), base=0.2, seeds=(0, 1, 2), noise=0.01):
+    """Rebound curves from a stage-1 score of 1.0 decaying exponentially to ``floor_of(kind)``; the base's own level is ``base``
+    (0.0 for random init)."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for ps in seeds:
+        for kind in kinds:
+            own = 0.0 if kind == "random" else base
+            for na in (16, 32, 64):
+                floor = floor_of(kind)
+                for n in (0, 8, 16, 32, 48, 64, 96, 128, 192, 256):
+                    y = floor + (1.0 - floor) * np.exp(-n / 40) + rng.normal(0, noise)
+                    rows.append({"study": "main" if kind == "pretrained" else "control", "task": "safety", "order": "forward",
+                                 "base_kind": kind, "step_mode": "epochs", "n_align": na, "pretrain_seed": ps, "seed": 0, "n": n,
+                                 "rule": y, "likelihood": y, "kl": 0.3 * np.exp(-n / 50) + 0.01 * na / 64, "align_steps": na // 16,
+                                 "base_rule": own, "base_likelihood": own})
+    curves = pd.DataFrame(rows)
+    fits = pd.concat([rb.curve_fits(curves, metric=m) for m in rb.METRICS], ignore_index=True)
+    cfg = rb.default_config("smoke")
+    return rb.ReboundResult(cfg, curves, fits, rb.kl_table(fits), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+
+
+def test_returns_to_the_base_is_decided_by_the_plateau_not_the_shape() -> None:
+    """A decay to 0 and a decay that stops at the base have the same two-stage ratio; only the second returns."""
+    n = np.array([0, 8, 16, 32, 48, 64, 96, 128, 192, 256], float)
+    r0 = rb.fit_two_stage(n, np.exp(-n / 40))["ratio"]
+    rb_ = rb.fit_two_stage(n, 0.2 + 0.8 * np.exp(-n / 40))["ratio"]
+    assert r0 == pytest.approx(rb_, rel=1e-6) and r0 > 3  # the old criterion passes both
+    returns = {}
+    for floor in (0.0, 0.2, 0.5):
+        rows = rb.verdicts(_decay_curves(lambda kind: floor))
+        returns[floor] = next(r for r in rows if "returns to the base" in r["finding"])
+    assert returns[0.0]["shows"] == "does not show" and "overshot" in returns[0.0]["evidence"]
+    assert returns[0.2]["shows"] == "shows"
+    assert returns[0.5]["shows"] == "does not show"  # stopped short of the base
+
+
+def test_returns_to_the_base_does_not_survive_a_control_that_returns_to_its_own_level() -> None:
+    # negative data drives everything to 0: the pre-trained base overshoots, random init (own level 0) "returns"
+    rows = rb.verdicts(_decay_curves(lambda kind: 0.0, kinds=("pretrained", "random")))
+    assert next(r for r in rows if "returns" in r["finding"])["shows"] == "does not show"
+    # a built-in attractor: each base settles at its own level; the random control returns to its own level too
+    rows = rb.verdicts(_decay_curves(lambda kind: 0.0 if kind == "random" else 0.2, kinds=("pretrained", "random")))
+    ret = next(r for r in rows if "returns" in r["finding"])
+    assert ret["shows"] == "shows" and ret["survives_controls"] == "does not survive"
+    # the pre-trained base settles at its level while random init is driven past nothing: random settles at 0.3, not 0
+    rows = rb.verdicts(_decay_curves(lambda kind: 0.3 if kind == "random" else 0.2, kinds=("pretrained", "random")))
+    ret = next(r for r in rows if "returns" in r["finding"])
+    assert ret["survives_controls"] == "survives"
+    table = __import__("elasticity_lab.plots.rebound", fromlist=["x"]).verdict_table(rows)
+    assert "nan" not in table.to_string()
+
+
+def test_per_curve_epsilon_is_a_share_of_its_own_stage1_kl() -> None:
+    result = _decay_curves(lambda kind: 0.2)
+    f = result.fits[result.fits["metric"] == "rule"]
+    assert np.allclose(f["epsilon"], 0.05 * f["kl_stage1"])
+    assert set(result.kl.columns) >= {"kl_stage1_text", "n_to_epsilon_text", "reached"}
 
 
 # --------------------------------------------------------------------------- the protocol on a tiny model
@@ -148,7 +255,7 @@ def test_stages_are_paired_and_the_grid_is_a_stream_prefix(tiny) -> None:
     # stage 1 and stage 2 use opposite behaviours; the reversed order swaps them
     assert {suite.world.classify("safety", p, r) for p, r in s1} == {"refusal"}
     assert {suite.world.classify("safety", p, r) for p, r in s2} == {"compliance"}
-    units = rb.plan(rb.default_config("smoke"))
+    units = rb.plan(rb.default_config("smoke", reversed_tasks=("safety",)))
     assert {u.order for u in units if u.study == "reversed"} == {"reversed"}
 
 
@@ -189,7 +296,24 @@ def test_default_config_validates_scale_and_seeds() -> None:
         rb.default_config("huge")
     with pytest.raises(ValueError, match="n_seeds"):
         rb.default_config("smoke", 0)
-    assert len(rb.default_config("reader").seeds) >= 3
+    assert len(rb.default_config("reader").pretrain_seeds) >= 3
+    assert len(rb.default_config("smoke").pretrain_seeds) >= 2  # an interval needs two
+    with pytest.raises(ValueError, match="attractor_shift"):
+        rb.ReboundConfig(attractor_rates=(0.1, 0.5), attractor_shift=0.2)
+    with pytest.raises(ValueError, match="attractor_perturbations"):
+        rb.ReboundConfig(attractor_perturbations=("loud",))
+
+
+def test_perturbations_are_what_they_say() -> None:
+    suite = rb.MicroTask(World(), "safety")
+    neutral = suite.perturbation("neutral", 60, 0)
+    assert not any(p.startswith("how do i") for p, _ in neutral)  # no safety request at all
+    pos = suite.perturbation("positive_control", 400, 0)
+    assert any(p.startswith("how do i") for p, _ in pos) and any(p.startswith("finish the review") for p, _ in pos)
+    assert {suite.world.classify("safety", p, r) for p, r in suite.perturbation("directional", 20, 0)} == {"compliance"}
+    stage1 = suite.data_at_rate(0.4, 400, 0)
+    share = np.mean([suite.world.classify("safety", p, r) == "refusal" for p, r in stage1])
+    assert 0.33 <= share <= 0.47
 
 
 # --------------------------------------------------------------------------- the full-scale path on local stand-ins
@@ -295,7 +419,12 @@ def test_cli_at_smoke_scale(tmp_path) -> None:
     assert data["config"]["scale"] == "smoke" and data["config"]["seeds"] == [0]
     for name in ("curves", "fits", "kl", "attractor_levels", "attractor_slopes", "paper_kl"):
         assert data["tables"][name], name
-    assert {"per_n_align", "trend", "verdicts"} <= set(data["summary"])
+    assert {"per_n_align", "verdicts", "verdicts_likelihood"} <= set(data["summary"])
+    assert data["design"]["perturbations"] == ["neutral", "positive_control", "directional"] and data["design"]["arms"] == ["above", "below"]
+    levels = data["tables"]["attractor_levels"]
+    assert {(r["perturbation"], r["direction"]) for r in levels} == {(p, d) for p in data["design"]["perturbations"] for d in ("above", "below")}
+    assert "nan" not in json.dumps(data["summary"]["verdicts"]).lower()
+    assert {"likelihood_mass", "base_likelihood_mass"} <= set(data["tables"]["curves"][0])
     assert data["tables"]["paper_kl"][0]["kl_after_alignment"] == 0.21
 
 

@@ -77,6 +77,17 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[tuple[str, Any, Any]], *, batch
 @inference_threads
 def likelihood_from_encoded(model: Any, encoded: dict[str, Any]) -> float:
     """The likelihood score of pairs encoded by :func:`encode_pairs`."""
+    return likelihood_and_mass(model, encoded)[0]
+
+
+@torch.no_grad()
+@inference_threads
+def likelihood_and_mass(model: Any, encoded: dict[str, Any]) -> tuple[float, float]:
+    """(likelihood score, mean probability mass P(aligned) + P(unaligned) that the score covers) of encoded pairs.
+
+    The score is a ratio: a model that puts almost no probability on either side can still score 0.5 or
+    1.0, so the mass says how much of the model's answers the score describes.
+    """
     device = _device(model)
     was = model.training
     model.eval()
@@ -93,7 +104,8 @@ def likelihood_from_encoded(model: Any, encoded: dict[str, Any]) -> float:
     sides = np.full((encoded["n_pairs"], 2), -np.inf)
     for (i, side), value in zip(encoded["owner"], lps):
         sides[i, side] = np.logaddexp(sides[i, side], value)
-    return float(np.mean(1.0 / (1.0 + np.exp(sides[:, 1] - sides[:, 0]))))
+    score = float(np.mean(1.0 / (1.0 + np.exp(sides[:, 1] - sides[:, 0]))))
+    return score, float(np.mean(np.exp(np.logaddexp(sides[:, 0], sides[:, 1]))))
 
 
 def likelihood_score(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, Any, Any]]) -> float:

@@ -52,15 +52,15 @@ def _band_traces(g: pd.DataFrame, metric: str, color: str, name: str, *, legendg
 
 
 def _fit_trace(fits: pd.DataFrame, n_max: float, color: str, name: str, legendgroup: str) -> go.Scatter | None:
-    """The two-segment fit with the seed-averaged coefficients, dotted."""
-    if fits.empty or not np.isfinite(fits["early_slope"]).any():
+    """The plateau fit y = c + (y0 − c)·exp(−n/τ) with the seed-averaged parameters, dotted (c: where it settles)."""
+    if fits.empty or "plateau" not in fits.columns or not np.isfinite(fits["plateau"]).any():
         return None
-    a, e, l_, b = (float(fits[c].mean()) for c in ("intercept", "early_slope", "late_slope", "break_n"))
-    x = np.array([0.0, b, n_max])
-    y = a + e * np.minimum(x, b) + l_ * np.maximum(x - b, 0)
+    y0, c, tau = (float(np.nanmean(fits[k])) for k in ("y0", "plateau", "tau"))
+    x = np.linspace(0.0, n_max, 60)
+    y = c + (y0 - c) * np.exp(-x / tau)
     return go.Scatter(x=x, y=y, mode="lines", line=dict(color=color, dash="dot", width=1.5), legendgroup=legendgroup,
-                      showlegend=False, name=f"{name}: fitted stages",
-                      hovertemplate=f"{name} fit: break at n ≈ {b:.0f}, early slope {e:.2g}/example, late {l_:.2g}/example<extra></extra>")
+                      showlegend=False, name=f"{name}: fitted plateau",
+                      hovertemplate=f"{name} fit: settles at {c:.2f}, time constant τ ≈ {tau:.0f} examples<extra></extra>")
 
 
 def rebound_figure(curves: pd.DataFrame, task: str, *, metric: str = "rule", study: str = "main", base_kind: str = "pretrained",
@@ -140,7 +140,7 @@ def rate_figure(fits: pd.DataFrame, task: str, *, metric: str = "rule", value: s
         s = g.groupby("n_align")[value].agg(["mean", "std"]).reset_index().fillna({"std": 0.0})
         name = labels.get((study, kind), f"{study}, {kind}")
         if study == "control":  # how far stage 1 moved this base: a control that was never aligned cannot rebound
-            name += f" (stage 1 lifted it by {float((g['start'] - g['base_level']).mean()):.2f})"
+            name += f" (stage 1 moved it by {float((g['start'] - g['base_level']).abs().mean()):.2f})"
         fig.add_trace(go.Scatter(x=s["n_align"], y=s["mean"], error_y=dict(type="data", array=s["std"]), mode="lines+markers",
                                  name=name, line=dict(color=PALETTE[i % len(PALETTE)])))
     ticks = sorted(f["n_align"].unique())
@@ -155,19 +155,16 @@ def kl_table_figure(kl: pd.DataFrame, paper: pd.DataFrame, *, title: str = "KL t
     """Our Table-3 analogue (mean ± std over seeds) beside the paper's numbers, labelled as quoted."""
     fig = make_subplots(rows=1, cols=2, specs=[[{"type": "table"}, {"type": "table"}]], column_widths=[0.58, 0.42],
                         subplot_titles=("This book's micro-world (measured)", "Ji et al. 2025, Table 3 (quoted from the paper)"))
-    eps = float(kl["epsilon"].iloc[0]) if len(kl) else float("nan")
-
     def n_eps(r: pd.Series) -> str:
         if r["reached"] == 0:
             return f"not reached (0/{int(r['seeds'])})"
-        return f"{r['n_to_epsilon_mean']:.0f} ± {r['n_to_epsilon_std']:.0f} ({int(r['reached'])}/{int(r['seeds'])})"
+        return f"{r['n_to_epsilon_text']} ({int(r['reached'])}/{int(r['seeds'])})"
 
     fig.add_trace(go.Table(
-        header=dict(values=["task", "N_a", "KL after alignment", "lowest KL in stage 2", f"n to KL < {eps:g} (seeds)"], align="left"),
-        cells=dict(values=[kl["task"], kl["n_align"],
-                           [f"{m:.3f} ± {s:.3f}" for m, s in zip(kl["kl_stage1_mean"], kl["kl_stage1_std"])],
-                           [f"{m:.3f} ± {s:.3f}" for m, s in zip(kl["kl_min_mean"], kl["kl_min_std"])],
-                           [n_eps(r) for _, r in kl.iterrows()]], align="left"), columnwidth=[1.1, 0.7, 1.5, 1.5, 1.7]), row=1, col=1)
+        header=dict(values=["task", "N_a", "KL after alignment [95 % interval]", "ε of these curves", "lowest KL in stage 2",
+                            "n to KL < ε (curves reaching)"], align="left"),
+        cells=dict(values=[kl["task"], kl["n_align"], kl["kl_stage1_text"], [f"{m:.4f}" for m in kl["epsilon_mean"]], kl["kl_min_text"],
+                           [n_eps(r) for _, r in kl.iterrows()]], align="left"), columnwidth=[1.0, 0.6, 1.7, 0.9, 1.7, 1.7]), row=1, col=1)
     fig.add_trace(go.Table(
         header=dict(values=["model", "N_a", "KL after alignment", "n to KL < 0.01"], align="left"),
         cells=dict(values=[paper["model"], paper["n_align"], [f"{x:.2f}" for x in paper["kl_after_alignment"]],
@@ -193,20 +190,26 @@ def controls_figure(curves: pd.DataFrame, task: str, *, metric: str = "rule", ti
     return styled(fig, title=title or f"{TASK_LABEL[task]}: the rebound with and without pre-training (dashed: each base's own level)", height=440)
 
 
-def attractor_figure(levels: pd.DataFrame, slopes: pd.DataFrame, *, metric: str = "rule", title: str | None = None) -> go.Figure:
-    """Settling level after the benign perturbation against the world's base rate, per base kind and direction.
+def attractor_figure(levels: pd.DataFrame, slopes: pd.DataFrame, *, metric: str = "rule", perturbation: str = "neutral",
+                     title: str | None = None) -> go.Figure:
+    """Settling level after a perturbation against the world's base rate, per base kind and direction.
 
-    The diagonal is perfect attraction (slope 1), a flat line none (slope 0). Markers: mean ± std over seeds.
+    The diagonal is settling at the base rate (slope 1), a flat line no dependence on it (slope 0). Markers: mean ±
+    std over seeds.
     """
     lv = levels[levels["metric"] == metric]
     sl = slopes[slopes["metric"] == metric] if len(slopes) else slopes
+    if "perturbation" in lv.columns:
+        lv = lv[lv["perturbation"] == perturbation]
+        sl = sl[sl["perturbation"] == perturbation] if len(sl) else sl
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="grey", dash="dash"), name="settles at its base rate (slope 1)"))
     names = {"pretrained": "pre-trained", "light": "lightly pre-trained", "random": "random init"}
     for i, ((kind, direction), g) in enumerate(lv.groupby(["base_kind", "direction"], sort=False)):
         s = g.groupby("base_rate")["settled"].agg(["mean", "std"]).reset_index().fillna({"std": 0.0})
         row = sl[(sl["base_kind"] == kind) & (sl["direction"] == direction)] if len(sl) else sl
-        slope = f", slope {row['slope_mean'].iloc[0]:.2f} ± {row['slope_std'].iloc[0]:.2f}" if len(row) else ""
+        slope = f", slope {row['slope_text'].iloc[0]}" if len(row) and "slope_text" in row.columns else \
+            (f", slope {row['slope_mean'].iloc[0]:.2f} ± {row['slope_std'].iloc[0]:.2f}" if len(row) else "")
         fig.add_trace(go.Scatter(x=s["base_rate"], y=s["mean"], error_y=dict(type="data", array=s["std"]), mode="lines+markers",
                                  marker=dict(symbol="triangle-down" if direction == "above" else "triangle-up", size=11),
                                  line=dict(color=PALETTE[["pretrained", "light", "random"].index(kind) if kind in names else i],
@@ -215,12 +218,15 @@ def attractor_figure(levels: pd.DataFrame, slopes: pd.DataFrame, *, metric: str 
     fig.update_xaxes(title="share of harmful requests refused in the pre-training text (base rate)", range=[0, 1])
     fig.update_yaxes(title=f"settling level: {METRIC_LABEL[metric]}", range=[-0.03, 1.03])
     fig.update_layout(legend=dict(yanchor="top", y=-0.2, xanchor="left", x=0))
-    return styled(fig, title=title or "The attractor test: do aligned models settle back at their own base rate?", height=560)
+    return styled(fig, title=title or f"The attractor test ({perturbation.replace('_', ' ')}): where do displaced models settle?", height=560)
 
 
-def attractor_curves_figure(attractor: pd.DataFrame, *, metric: str = "rule", base_kind: str = "pretrained", title: str | None = None) -> go.Figure:
-    """The perturbation curves behind the attractor plot: harmful-request refusal against benign examples, per world."""
+def attractor_curves_figure(attractor: pd.DataFrame, *, metric: str = "rule", base_kind: str = "pretrained",
+                            perturbation: str = "neutral", title: str | None = None) -> go.Figure:
+    """The perturbation curves behind the attractor plot: harmful-request refusal against perturbation examples, per world."""
     sub = attractor[attractor["base_kind"] == base_kind]
+    if "perturbation" in sub.columns:
+        sub = sub[sub["perturbation"] == perturbation]
     fig = go.Figure()
     for i, ((rate, direction), g) in enumerate(sub.groupby(["base_rate", "direction"])):
         color = PALETTE[sorted(sub["base_rate"].unique()).index(rate) % len(PALETTE)]
@@ -230,9 +236,9 @@ def attractor_curves_figure(attractor: pd.DataFrame, *, metric: str = "rule", ba
                 t.line.dash = "dot"
             fig.add_trace(t)
         fig.add_hline(y=rate, line_dash="dash", line_color=color, opacity=0.4)
-    fig.update_xaxes(title="benign answered requests in the perturbation (n)")
+    fig.update_xaxes(title=f"examples of the {perturbation.replace('_', ' ')} perturbation (n)")
     fig.update_yaxes(title=METRIC_LABEL[metric], range=[-0.03, 1.03])
-    return styled(fig, title=title or f"Harmful-request refusal under a perturbation that never mentions it ({base_kind} bases)", height=460)
+    return styled(fig, title=title or f"Harmful-request refusal under the {perturbation.replace('_', ' ')} perturbation ({base_kind} bases)", height=460)
 
 
 def budget_figure(seconds: pd.Series, *, title: str = "Where this chapter's compute went (seconds of fine-tuning and scoring)") -> go.Figure:
@@ -243,9 +249,12 @@ def budget_figure(seconds: pd.Series, *, title: str = "Where this chapter's comp
 
 
 def verdict_table(rows: Sequence[dict]) -> pd.DataFrame:
-    """The verdicts as a table for display (shows / survives its control / evidence)."""
+    """The verdicts as a table for display: each answer in words (shows / does not show / undecided / not run;
+    survives / does not survive / n/a), the estimate with its 95 % interval, and the evidence."""
     def word(x: object) -> str:
-        return "n/a" if x is None else ("yes" if x else "no")
+        if isinstance(x, str):
+            return x
+        return "not run" if x is None or (isinstance(x, float) and not np.isfinite(x)) else ("shows" if x else "does not show")
 
-    return pd.DataFrame([{"finding": r["finding"], "shows here": word(r["shows"]), "survives its control": word(r["survives_controls"]),
-                          "evidence (measured)": r["evidence"]} for r in rows])
+    return pd.DataFrame([{"finding": r["finding"], "shows here": word(r["shows"]), "survives its controls": word(r["survives_controls"]),
+                          "estimate [95 % interval]": r.get("estimate", ""), "evidence (measured)": r["evidence"]} for r in rows])

@@ -1,4 +1,9 @@
-"""What a set of rebound curves says: per-curve fits, thresholds, trends and the attractor levels and slopes."""
+"""What a set of rebound curves says: per-curve plateau fits, thresholds, trends and the attractor levels and slopes.
+
+Every interval comes from :mod:`elasticity_lab.experiments.stats`, with pre-training seeds as the clusters.
+The two-segment fit (:func:`fit_two_stage`) is kept as a description of a curve's shape; it decides
+nothing, because its early/late ratio is large for *any* decay (to 0 as much as to the base).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,16 @@ from scipy.stats import spearmanr
 
 from elasticity_lab.core.config import check_choice, check_positive
 from elasticity_lab.experiments.rebound.config import METRICS, ReboundConfig
+from elasticity_lab.experiments.stats import NOT_RUN, Interval, difference_interval, fit_plateau, mean_interval
 
 # --------------------------------------------------------------------------- analysis
 
 
 def fit_two_stage(n: Sequence[float], y: Sequence[float], *, n_grid: int = 200) -> dict[str, float]:
     """Least-squares fit of a continuous two-segment line: slope ``early`` up to the break, ``late`` after.
+
+    A description only: an exponential decay to 0 and one to a base of 0.2 give the same ratio (54 on the
+    chapter's grid), so a ratio threshold passes by itself; the verdicts use :func:`plateau_of` instead.
 
     y = a + early·min(n, b) + late·max(n − b, 0). The break b is searched on a fine grid strictly
     inside the data range (at least two points on each side), the three coefficients solved exactly
@@ -84,21 +93,48 @@ def kl_threshold_n(n: Sequence[float], kl: Sequence[float], epsilon: float) -> f
     return float("nan")
 
 
-GROUP = ["study", "task", "order", "base_kind", "step_mode", "n_align", "seed"]
+GROUP = ["study", "task", "order", "base_kind", "step_mode", "n_align", "pretrain_seed", "seed"]
+ATTRACTOR_GROUP = ["perturbation", "base_kind", "direction", "base_rate", "pretrain_seed", "seed"]
 
 
-def curve_fits(curves: pd.DataFrame, *, metric: str = "rule") -> pd.DataFrame:
-    """One row per curve: the two-stage fit, n-to-halfway (toward the base's own level), and the stage-1 KL."""
+def plateau_of(n: Sequence[float], y: Sequence[float], *, low: float = 0.0, high: float = 1.0) -> dict[str, float]:
+    """Where one curve settles: :func:`elasticity_lab.experiments.stats.fit_plateau`'s plateau (clipped to the
+    score's range [``low``, ``high``]: a curve still falling at its last point has its plateau beyond the
+    data, not outside the possible scores), the fitted start and the time constant τ."""
+    try:
+        fit = fit_plateau(n, y)
+    except ValueError:
+        return {"plateau": float("nan"), "y0": float("nan"), "tau": float("nan")}
+    return {"plateau": float(np.clip(fit.plateau, low, high)), "y0": fit.y0, "tau": fit.tau}
+
+
+def recovered(start: float, settled: float, base_level: float) -> float:
+    """(start − settled)/(start − base): 1 = settled at the base, 0 = never moved, > 1 = overshot past it."""
+    gap = start - base_level
+    return float((start - settled) / gap) if abs(gap) > 1e-9 else float("nan")
+
+
+def curve_fits(curves: pd.DataFrame, *, metric: str = "rule", epsilon: float | None = None,
+               epsilon_fraction: float = 0.05) -> pd.DataFrame:
+    """One row per curve: the plateau fit and the fraction recovered toward the base's own level, n-to-halfway,
+    the stage-1 KL and the n that brings the KL below this curve's ε (``epsilon``, or ``epsilon_fraction`` of
+    the curve's own stage-1 KL)."""
     check_choice("metric", metric, METRICS)
     rows = []
-    for key, g in curves.groupby(GROUP, sort=False):
+    group = [c for c in GROUP if c in curves.columns]
+    for key, g in curves.groupby(group, sort=False):
         g = g.sort_values("n")
-        fit = fit_two_stage(g["n"], g[metric])
         base_level = float(g[f"base_{metric}"].iloc[0])
-        rows.append({**dict(zip(GROUP, key)), "metric": metric, **fit,
-                     "start": float(g[metric].iloc[0]), "end": float(g[metric].iloc[-1]), "base_level": base_level,
-                     "n_half": n_to_halfway(g["n"], g[metric], base_level),
-                     "kl_stage1": float(g["kl"].iloc[0]), "kl_min": float(g["kl"].min()),
+        start = float(g[metric].iloc[0])
+        plat = plateau_of(g["n"], g[metric])
+        kl1 = float(g["kl"].iloc[0])
+        eps = float(epsilon) if epsilon is not None else epsilon_fraction * kl1
+        rows.append({**dict(zip(group, key)), "metric": metric, **plat,
+                     "start": start, "end": float(g[metric].iloc[-1]), "base_level": base_level,
+                     "displacement": start - base_level, "recovered": recovered(start, plat["plateau"], base_level),
+                     "gap": plat["plateau"] - base_level, "n_half": n_to_halfway(g["n"], g[metric], base_level),
+                     "kl_stage1": kl1, "kl_min": float(g["kl"].min()), "epsilon": eps,
+                     "n_to_epsilon": kl_threshold_n(g["n"], g["kl"], eps) if eps > 0 else float("nan"),
                      "align_steps": int(g["align_steps"].iloc[0])})
     return pd.DataFrame(rows)
 
@@ -112,25 +148,33 @@ def mean_std(df: pd.DataFrame, by: list[str], cols: Sequence[str]) -> pd.DataFra
     return agg.reset_index()
 
 
-def kl_table(curves: pd.DataFrame, epsilon: float, *, study: str = "main") -> pd.DataFrame:
-    """The Table-3 analogue per task and N_a: KL after stage 1 and the smallest n bringing it below ε (mean ± std).
+def cluster_of(df: pd.DataFrame) -> list[Any]:
+    """The independent unit of each row: its pre-training seed where there are several, else its fine-tuning seed."""
+    if "pretrain_seed" in df.columns and df["pretrain_seed"].nunique() > 1:
+        return df["pretrain_seed"].tolist()
+    return df["seed"].tolist() if "seed" in df.columns else [0] * len(df)
 
-    ``reached`` counts the seeds whose curve got below ε at all; ``n_to_epsilon`` averages those only.
+
+def kl_table(fits: pd.DataFrame, *, study: str = "main") -> pd.DataFrame:
+    """The Table-3 analogue per task and N_a: KL after stage 1 and the smallest n bringing it below each curve's ε,
+    each with its interval over pre-training seeds (:func:`stats.mean_interval`).
+
+    ``reached`` counts the curves that got below ε at all; ``n_to_epsilon`` averages those only.
     """
-    check_positive("epsilon", epsilon)
-    sub = curves[(curves["study"] == study)]
+    sub = fits[(fits["study"] == study)]
+    if "metric" in sub.columns and len(sub):
+        sub = sub[sub["metric"] == sub["metric"].iloc[0]]  # the KL columns do not depend on the score
     rows = []
-    for key, g in sub.groupby(GROUP, sort=False):
-        rows.append({**dict(zip(GROUP, key)), "kl_stage1": float(g.sort_values("n")["kl"].iloc[0]),
-                     "kl_min": float(g["kl"].min()), "n_to_epsilon": kl_threshold_n(g["n"], g["kl"], epsilon)})
-    per = pd.DataFrame(rows)
-    if per.empty:
-        return per
-    out = mean_std(per, ["task", "n_align"], ["kl_stage1", "kl_min", "n_to_epsilon"])
-    out["reached"] = per.groupby(["task", "n_align"], sort=False)["n_to_epsilon"].apply(lambda s: int(s.notna().sum())).to_numpy()
-    out["seeds"] = per.groupby(["task", "n_align"], sort=False)["seed"].count().to_numpy()
-    out["epsilon"] = epsilon
-    return out
+    for (task, na), g in sub.groupby(["task", "n_align"], sort=False):
+        cl = cluster_of(g)
+        row: dict[str, Any] = {"task": task, "n_align": int(na)}
+        for col in ("kl_stage1", "kl_min", "n_to_epsilon", "epsilon"):
+            iv = mean_interval(g[col], cl)
+            row[f"{col}_mean"], row[f"{col}_low"], row[f"{col}_high"] = iv.estimate, iv.low, iv.high
+            row[f"{col}_text"] = iv.text(3 if col != "n_to_epsilon" else 0)
+        row["reached"], row["seeds"] = int(g["n_to_epsilon"].notna().sum()), int(len(g))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def trend(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
@@ -145,15 +189,22 @@ def trend(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
     return {"slope_per_decade": slope, "spearman": rho, "points": int(ok.sum())}
 
 
-def attractor_levels(curves: pd.DataFrame, *, metric: str = "rule", last: int = 2) -> pd.DataFrame:
-    """Settling level of each attractor curve: the mean score over its last ``last`` grid points."""
+def attractor_levels(curves: pd.DataFrame, *, metric: str = "rule") -> pd.DataFrame:
+    """Settling level of each attractor curve: its plateau (:func:`plateau_of`), with its start, the base's own
+    level and the fraction of the way back to the base it recovered."""
     check_choice("metric", metric, METRICS)
     rows = []
-    for key, g in curves.groupby(["base_kind", "direction", "base_rate", "seed"], sort=False):
+    c = curves.copy()
+    for col, default in (("perturbation", "directional"), ("pretrain_seed", 0)):
+        if col not in c.columns:
+            c[col] = default
+    for key, g in c.groupby(ATTRACTOR_GROUP, sort=False):
         g = g.sort_values("n")
-        rows.append({**dict(zip(["base_kind", "direction", "base_rate", "seed"], key)), "metric": metric,
-                     "start": float(g[metric].iloc[0]), "settled": float(g[metric].iloc[-last:].mean()),
-                     "base_model_level": float(g[f"base_{metric}"].iloc[0])})
+        start, base = float(g[metric].iloc[0]), float(g[f"base_{metric}"].iloc[0])
+        settled = plateau_of(g["n"], g[metric])["plateau"]
+        rows.append({**dict(zip(ATTRACTOR_GROUP, key)), "metric": metric, "start": start, "settled": settled,
+                     "base_model_level": base, "recovered": recovered(start, settled, base),
+                     "kl_stage1": float(g["kl"].iloc[0])})
     return pd.DataFrame(rows)
 
 
@@ -162,26 +213,58 @@ def _clean(x: float) -> float:
     return float(round(x, 10)) + 0.0 if np.isfinite(x) else x
 
 
-def attractor_slopes(levels: pd.DataFrame) -> pd.DataFrame:
-    """Slope of the settling level on the world's base rate, per base kind and direction (1 = perfect attraction, 0 = none).
+def _slopes_per_seed(g: pd.DataFrame) -> tuple[list[float], list[Any]]:
+    """The slope of settling level on base rate within each (pre-training seed, fine-tuning seed), over the worlds."""
+    slopes, labels = [], []
+    for (ps, _), s in g.groupby(["pretrain_seed", "seed"], sort=True):
+        if s["base_rate"].nunique() >= 2:
+            slopes.append(_clean(float(np.polyfit(s["base_rate"], s["settled"], 1)[0])))
+            labels.append(ps)
+    return slopes, labels
 
-    The slope is fitted per seed (over the worlds), then averaged: mean ± std over seeds. A random-init
-    base is the same model for every world (the worlds differ only in pre-training text), so its
-    slope is 0 by construction; it is reported for its level.
+
+def attractor_slopes(levels: pd.DataFrame) -> pd.DataFrame:
+    """Slope of the settling level on the world's base rate per perturbation, base kind and arm (1 = perfect
+    attraction, 0 = none), with its interval over pre-training seeds, and the statistic of the test: the
+    pre-trained slope minus the lightly pre-trained slope, with its (Welch) interval.
+
+    The slope is fitted per seed (over the worlds): each pre-training seed is one estimate.
     """
     rows = []
-    for (kind, direction), g in levels.groupby(["base_kind", "direction"], sort=False):
-        per_seed = []
-        for _, s in g.groupby("seed"):
-            if s["base_rate"].nunique() >= 2:
-                per_seed.append(float(np.polyfit(s["base_rate"], s["settled"], 1)[0]))
-        pooled = float(np.polyfit(g["base_rate"], g["settled"], 1)[0]) if g["base_rate"].nunique() >= 2 else float("nan")
-        rows.append({"base_kind": kind, "direction": direction, "slope_mean": _clean(float(np.mean(per_seed))) if per_seed else float("nan"),
-                     "slope_std": _clean(float(np.std(per_seed, ddof=1))) if len(per_seed) > 1 else 0.0, "slope_pooled": _clean(pooled),
-                     "settled_mean": float(g["settled"].mean()), "seeds": len(per_seed)})
+    lv = levels.copy()
+    if "perturbation" not in lv.columns:
+        lv["perturbation"] = "directional"
+    if "pretrain_seed" not in lv.columns:
+        lv["pretrain_seed"] = lv["seed"]
+    per: dict[tuple, tuple[list[float], list[Any]]] = {}
+    for (pert, kind, direction), g in lv.groupby(["perturbation", "base_kind", "direction"], sort=False):
+        per[(pert, kind, direction)] = _slopes_per_seed(g)
+    for (pert, kind, direction), (slopes, labels) in per.items():
+        g = lv[(lv["perturbation"] == pert) & (lv["base_kind"] == kind) & (lv["direction"] == direction)]
+        iv = mean_interval(slopes, labels) if slopes else Interval(float("nan"), float("nan"), float("nan"), n=0)
+        # fraction recovered per seed as a ratio of means over the worlds (a per-curve ratio divides by small displacements)
+        per_seed = g.groupby(["pretrain_seed", "seed"]).apply(
+            lambda h: recovered(float(h["start"].mean()), float(h["settled"].mean()), float(h["base_model_level"].mean())),
+            include_groups=False)
+        rec = mean_interval(per_seed.to_numpy(), [k[0] for k in per_seed.index])
+        row = {"perturbation": pert, "base_kind": kind, "direction": direction, "slope_mean": _clean(iv.estimate),
+               "slope_low": iv.low, "slope_high": iv.high, "slope_std": _clean(float(np.std(slopes, ddof=1))) if len(slopes) > 1 else 0.0,
+               "slope_text": iv.text(2), "settled_mean": float(g["settled"].mean()), "start_mean": float(g["start"].mean()),
+               "displacement_mean": float((g["start"] - g["base_model_level"]).mean()),
+               "abs_displacement": float((g["start"] - g["base_model_level"]).abs().mean()), "recovered_mean": rec.estimate,
+               "recovered_low": rec.low, "recovered_high": rec.high, "recovered_text": rec.text(2), "seeds": len(slopes)}
+        light = per.get((pert, "light", direction))
+        lg = lv[(lv["perturbation"] == pert) & (lv["base_kind"] == "light") & (lv["direction"] == direction)]
+        light_moved = float((lg["start"] - lg["base_model_level"]).abs().mean()) if len(lg) else float("nan")
+        row["light_displacement"] = light_moved
+        if kind == "pretrained" and light is not None and slopes and light[0]:
+            d = difference_interval(slopes, light[0], labels, light[1])
+            row.update({"difference": d.estimate, "difference_low": d.low, "difference_high": d.high, "difference_text": d.text(2)})
+        else:
+            row.update({"difference": float("nan"), "difference_low": float("nan"), "difference_high": float("nan"),
+                        "difference_text": NOT_RUN if kind == "pretrained" else ""})
+        rows.append(row)
     return pd.DataFrame(rows)
-
-
 
 
 @dataclass

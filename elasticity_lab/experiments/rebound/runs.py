@@ -16,24 +16,25 @@ from elasticity_lab.core.cache import cached_table
 from elasticity_lab.core.config import SCALES, check_choice
 from elasticity_lab.core.jsonio import jsonable
 from elasticity_lab.core.progress import progress_bar
-from elasticity_lab.experiments.rebound.analysis import (ReboundResult, attractor_levels, attractor_slopes, curve_fits,
+from elasticity_lab.experiments.rebound.analysis import (GROUP, ReboundResult, attractor_levels, attractor_slopes, curve_fits,
                                                          kl_table)
-from elasticity_lab.experiments.rebound.config import (DIRECTIONS, METRICS, PAPER_KL_TABLE, ReboundConfig, _check_grid,
-                                                       default_config)
-from elasticity_lab.experiments.rebound.tasks import HubTask, MicroTask, Probe, probe_kl, probe_likelihood
+from elasticity_lab.experiments.rebound.config import METRICS, PAPER_KL_TABLE, ReboundConfig, _check_grid, default_config
+from elasticity_lab.experiments.rebound.tasks import HubTask, MicroTask, Probe, probe_kl, probe_likelihood_mass
 from elasticity_lab.experiments.rebound.verdicts import summarize
 from elasticity_lab.lm.bases import BASE_KINDS, Base, BaseSpec, load_base
 from elasticity_lab.lm.generation import generate
 from elasticity_lab.lm.hub import HubUnreachableError
 from elasticity_lab.lm.training import sft
+from elasticity_lab.microworld.world import WorldConfig
 
 # --------------------------------------------------------------------------- bases
 
 
-def base_spec(config: ReboundConfig, kind: str = "pretrained", rate: float | None = None) -> BaseSpec:
+def base_spec(config: ReboundConfig, kind: str = "pretrained", rate: float | None = None, pretrain_seed: int = 0) -> BaseSpec:
     """Where a curve's base comes from: the study's preset (pre-training budget of its scale; the
     ``full`` scale's micro-world budget is ``reader``'s) or its hub model, of a kind (``pretrained``,
-    ``light``, ``random``), in the default world or one whose harmful-refusal rate is ``rate``."""
+    ``light``, ``random``), in the default world or one whose harmful-refusal rate is ``rate``, pre-trained
+    with seed ``pretrain_seed`` (the world's rate of the default world, 0.2, is the default world itself)."""
     check_choice("kind", kind, BASE_KINDS)
     revision = None if kind == "pretrained" else kind
     if config.on_hub:
@@ -41,9 +42,10 @@ def base_spec(config: ReboundConfig, kind: str = "pretrained", rate: float | Non
         spec = BaseSpec.parse(config.hub_model)  # "org/model@step1000": a named revision (e.g. a Pythia checkpoint)
         return spec if revision is None else dataclasses.replace(spec, revision=revision)
     tokens = (config.attractor_tokens if rate is not None else None) or config.pretrain_tokens
-    return BaseSpec(config.preset, revision, world={"harmful_refusal": rate} if rate is not None else {},
-                    scale="reader" if config.scale == "full" else config.scale, tokens=tokens,
-                    light_fraction=config.light_fraction)
+    default_rate = WorldConfig().harmful_refusal
+    world = {"harmful_refusal": rate} if rate is not None and rate != default_rate else {}
+    return BaseSpec(config.preset, revision, world=world, scale="reader" if config.scale == "full" else config.scale,
+                    tokens=tokens, seed=pretrain_seed, light_fraction=config.light_fraction)
 
 
 # --------------------------------------------------------------------------- evaluation and curves
@@ -51,9 +53,11 @@ def base_spec(config: ReboundConfig, kind: str = "pretrained", rate: float | Non
 
 def evaluate(model: Any, tokenizer: Any, suite: Any, probe: Probe, base_model: Any | None, *, seed: int,
              max_new_tokens: int | None = None) -> dict[str, float]:
-    """Rule score on sampled answers (T = 1), likelihood score, and KL(p_base ‖ p_θ) of one model."""
+    """Rule score on sampled answers (T = 1), likelihood score with the probability mass it covers, and
+    KL(p_base ‖ p_θ) of one model."""
     answers = generate(model, tokenizer, probe.prompts, max_new_tokens=max_new_tokens or suite.max_new_tokens, seed=seed)
-    out = {"rule": float(suite.aligned(probe.prompts, answers).mean()), "likelihood": probe_likelihood(model, tokenizer, probe)}
+    score, mass = probe_likelihood_mass(model, tokenizer, probe)
+    out = {"rule": float(suite.aligned(probe.prompts, answers).mean()), "likelihood": score, "likelihood_mass": mass}
     out["kl"] = 0.0 if base_model is None or base_model is model else probe_kl(base_model, model, tokenizer, probe)
     return out
 
@@ -84,6 +88,7 @@ def staged_curve(base: Any, tokenizer: Any, suite: Any, probe: Probe, stage1: Se
     table["align_steps"] = steps1
     table["base_rule"] = ref["rule"]
     table["base_likelihood"] = ref["likelihood"]
+    table["base_likelihood_mass"] = ref["likelihood_mass"]
     return table
 
 
@@ -123,33 +128,40 @@ class _Unit:
     base_kind: str
     step_mode: str
     n_align: int
+    pretrain_seed: int
     seed: int
 
 
 def plan(config: ReboundConfig) -> list[_Unit]:
     """Every curve a study needs, in the order they are run (main first, so a partial run is useful)."""
     units: list[_Unit] = []
-    for seed in config.seeds:
+    seeds = [(ps, s) for ps in config.pretrain_seeds for s in config.seeds]
+    for ps, seed in seeds:
         for task in config.tasks:
             for na in config.n_align:
-                units.append(_Unit("main", task, "forward", "pretrained", "epochs", na, seed))
-    for seed in config.seeds:
+                units.append(_Unit("main", task, "forward", "pretrained", "epochs", na, ps, seed))
+    for ps, seed in seeds:
         for task in config.reversed_tasks:
             if task in config.tasks:
                 for na in (config.reversed_n_align or config.n_align):
-                    units.append(_Unit("reversed", task, "reversed", "pretrained", "epochs", na, seed))
+                    units.append(_Unit("reversed", task, "reversed", "pretrained", "epochs", na, ps, seed))
         for task in config.fixed_steps_tasks:
             if task in config.tasks and not config.on_hub:
                 for na in config.n_align:
-                    units.append(_Unit("fixed_steps", task, "forward", "pretrained", "steps", na, seed))
+                    units.append(_Unit("fixed_steps", task, "forward", "pretrained", "steps", na, ps, seed))
         for kind in config.control_bases:
             if config.on_hub and kind == "light":
                 continue
             for task in config.control_tasks:
                 if task in config.tasks:
                     for na in (config.control_n_align or config.n_align):
-                        units.append(_Unit("control", task, "forward", kind, "epochs", na, seed))
+                        units.append(_Unit("control", task, "forward", kind, "epochs", na, ps, seed))
     return units
+
+
+def train_seed(pretrain_seed: int, seed: int) -> int:
+    """The fine-tuning seed nested in a pre-training seed (data, order and sampling all change with it)."""
+    return seed + 1000 * pretrain_seed
 
 
 def _curve_config(config: ReboundConfig) -> dict[str, Any]:
@@ -172,14 +184,14 @@ class _Runner:
 
     def __init__(self, config: ReboundConfig, progress: bool) -> None:
         self.config, self.progress = config, progress
-        self._bases: dict[tuple, Base] = {}
+        self._bases: dict[BaseSpec, Base] = {}
         self._suites: dict[tuple, tuple[Any, Probe]] = {}
 
-    def base(self, kind: str, rate: float | None = None) -> Base:
-        key = (kind, rate)
-        if key not in self._bases:
-            self._bases[key] = load_base(base_spec(self.config, kind, rate), progress=self.progress)
-        return self._bases[key]
+    def base(self, kind: str, rate: float | None = None, pretrain_seed: int = 0) -> Base:
+        spec = base_spec(self.config, kind, rate, pretrain_seed)
+        if spec not in self._bases:
+            self._bases[spec] = load_base(spec, progress=self.progress)
+        return self._bases[spec]
 
     def suite(self, task: str, base: Base) -> tuple[Any, Probe]:
         key = (task, id(base.world))
@@ -193,22 +205,25 @@ class _Runner:
 
     def curve(self, u: _Unit) -> pd.DataFrame:
         c = self.config
-        key = {"kind": "rebound-curve", "unit": dataclasses.asdict(u), "config": _curve_config(c)}
+        key = {"kind": "rebound-curve-v2", "unit": dataclasses.asdict(u), "config": _curve_config(c)}
         key["unit"].pop("study")
+        if u.pretrain_seed == 0:
+            key["unit"].pop("pretrain_seed")  # the curves of the first pre-trained base keep their cache entries
         if u.step_mode == "steps" and _fixed_steps(c) * c.align_batch_size == u.n_align:
             key["unit"]["step_mode"] = "epochs"  # the same run as one epoch: share the cached curve
 
         def compute() -> pd.DataFrame:
             t0 = time.perf_counter()
-            base = self.base(u.base_kind)
+            base = self.base(u.base_kind, None, u.pretrain_seed)
             suite, probe = self.suite(u.task, base)
             first, second = ("aligned", "unaligned") if u.order == "forward" else ("unaligned", "aligned")
-            s1 = suite.data(first, u.n_align, u.seed)
-            s2 = suite.data(second, c.n_perturb[-1], u.seed)
+            seed = train_seed(u.pretrain_seed, u.seed)
+            s1 = suite.data(first, u.n_align, seed)
+            s2 = suite.data(second, c.n_perturb[-1], seed)
             steps = _fixed_steps(c) if u.step_mode == "steps" else None
             table = staged_curve(base.model, base.tokenizer, suite, probe, s1, s2, c.n_perturb, lr=c.lr, method=c.method,
                                  align_batch_size=c.align_batch_size, perturb_batch_size=c.perturb_batch_size,
-                                 align_steps=steps, seed=u.seed, max_new_tokens=c.max_new_tokens)
+                                 align_steps=steps, seed=seed, max_new_tokens=c.max_new_tokens)
             table["seconds"] = time.perf_counter() - t0  # the cost of this curve, kept with it in the cache
             return table
 
@@ -217,29 +232,63 @@ class _Runner:
             table[k] = v
         return table
 
-    def attractor_curve(self, kind: str, rate: float, direction: str, seed: int) -> pd.DataFrame:
+    def attractor_curve(self, kind: str, rate: float, direction: str, perturbation: str, pretrain_seed: int,
+                        seed: int) -> pd.DataFrame:
+        """One curve of the attractor test: stage 1 trains the world's base toward its base rate ± the shift
+        (matched displacement), stage 2 applies ``perturbation``."""
         c = self.config
-        key = {"kind": "rebound-attractor", "base_kind": kind, "rate": rate, "direction": direction, "seed": seed,
+        key = {"kind": "rebound-attractor-v2", "base_kind": kind, "rate": rate, "direction": direction,
+               "perturbation": perturbation, "pretrain_seed": pretrain_seed, "seed": seed, "shift": c.attractor_shift,
                "config": _curve_config(c), "tokens": c.attractor_tokens, "n_align": c.attractor_n_align,
                "grid": c.attractor_n_perturb, "batch": c.attractor_batch_size}
-        if kind == "random":  # one model for every world: run once, at the first rate
-            key["rate"] = c.attractor_rates[0]
 
         def compute() -> pd.DataFrame:
             t0 = time.perf_counter()
-            base = self.base(kind, c.attractor_rates[0] if kind == "random" else rate)
+            base = self.base(kind, rate, pretrain_seed)
             suite, probe = self.suite("safety", base)
-            s1 = suite.data("aligned" if direction == "above" else "unaligned", c.attractor_n_align, seed)
-            s2 = suite.data("aligned", c.attractor_n_perturb[-1], seed, benign=True)
+            s = train_seed(pretrain_seed, seed)
+            target = rate + c.attractor_shift if direction == "above" else rate - c.attractor_shift
+            s1 = suite.data_at_rate(target, c.attractor_n_align, s)
+            n2 = c.attractor_n_perturb[-1]
+            s2 = replay_data(base, suite, n2, s) if perturbation == "replay" else suite.perturbation(perturbation, n2, s)
             table = staged_curve(base.model, base.tokenizer, suite, probe, s1, s2, c.attractor_n_perturb, lr=c.lr,
                                  method=c.method, align_batch_size=c.align_batch_size, perturb_batch_size=c.attractor_batch_size,
-                                 seed=seed, max_new_tokens=c.max_new_tokens)
+                                 seed=s, max_new_tokens=c.max_new_tokens)
             table["seconds"] = time.perf_counter() - t0
             return table
 
         table = cached_table("rebound", key, compute).copy()
-        table["base_kind"], table["direction"], table["base_rate"], table["seed"] = kind, direction, rate, seed
+        table["perturbation"], table["base_kind"], table["direction"] = perturbation, kind, direction
+        table["base_rate"], table["pretrain_seed"], table["seed"] = rate, pretrain_seed, seed
         return table
+
+
+def replay_data(base: Base, suite: Any, n: int, seed: int) -> list[tuple[str, str]]:
+    """The built-in attractor: safety requests (harmful and benign, as in pre-training) answered by the *base model
+    itself* (sampled at temperature 1), so stage 2 pulls each model toward its own pre-trained behaviour."""
+    prompts = [e.prompt for e in suite.world.dataset("safety", n, behaviour="base", split="train", prompt_kind="mixed",
+                                                       seed=1000 * 15 + seed)]
+    answers = generate(base.model, base.tokenizer, prompts, max_new_tokens=16, seed=seed)
+    return list(zip(prompts, answers))
+
+
+def attractor_plan(config: ReboundConfig) -> list[tuple[str, float, str, str, int, int]]:
+    """Every attractor curve: (base kind, rate, arm, perturbation, pre-training seed, fine-tuning seed)."""
+    if config.on_hub or not config.attractor_rates:
+        return []
+    # the positive control asks only whether the pre-trained slope is 1: it needs no lightly pre-trained comparison
+    return [(k, r, d, p, ps, s) for ps in config.pretrain_seeds for s in config.seeds for p in config.attractor_perturbations
+            for k in config.attractor_bases for d in config.attractor_directions for r in config.attractor_rates
+            if not (p == "positive_control" and k != "pretrained")]
+
+
+def analyse_attractor(attractor: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Levels and slopes (with intervals and the pre-trained − light difference) of the attractor curves, both scores."""
+    if not len(attractor):
+        return pd.DataFrame(), pd.DataFrame()
+    levels = pd.concat([attractor_levels(attractor, metric=m) for m in METRICS], ignore_index=True)
+    slopes = pd.concat([attractor_slopes(levels[levels["metric"] == m]).assign(metric=m) for m in METRICS], ignore_index=True)
+    return levels, slopes
 
 
 def run_rebound(config: ReboundConfig | None = None, *, progress: bool = True, on_curve: Callable[[int, int], None] | None = None) -> ReboundResult:
@@ -251,32 +300,30 @@ def run_rebound(config: ReboundConfig | None = None, *, progress: bool = True, o
     config = config or default_config()
     runner = _Runner(config, progress)
     units = plan(config)
-    att = [(k, r, d, s) for s in config.seeds for k in config.attractor_bases for d in DIRECTIONS for r in config.attractor_rates
-           if not config.on_hub]
+    att = attractor_plan(config)
     total = len(units) + len(att)
     bar = progress_bar(total=total, desc="rebound curves", enabled=progress)
     parts = []
     for i, u in enumerate(units):
-        bar.set_postfix_str(f"{u.study} {u.task} N_a={u.n_align} seed={u.seed}", refresh=False)
+        bar.set_postfix_str(f"{u.study} {u.task} N_a={u.n_align} seeds={u.pretrain_seed}/{u.seed}", refresh=False)
         parts.append(runner.curve(u))
         bar.update(1)
         if on_curve:
             on_curve(i + 1, total)
     att_parts = []
-    for j, (k, r, d, s) in enumerate(att):
-        bar.set_postfix_str(f"attractor {k} rate={r} {d} seed={s}", refresh=False)
-        att_parts.append(runner.attractor_curve(k, r, d, s))
+    for j, (k, r, d, p, ps, s) in enumerate(att):
+        bar.set_postfix_str(f"attractor {p} {k} rate={r} {d} seeds={ps}/{s}", refresh=False)
+        att_parts.append(runner.attractor_curve(k, r, d, p, ps, s))
         bar.update(1)
         if on_curve:
             on_curve(len(units) + j + 1, total)
     bar.close()
-    curves = pd.concat(parts, ignore_index=True)
+    curves = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["n", *GROUP])
     attractor = pd.concat(att_parts, ignore_index=True) if att_parts else pd.DataFrame()
-    fits = pd.concat([curve_fits(curves, metric=m) for m in METRICS], ignore_index=True)
-    kl = kl_table(curves, config.epsilon)
-    levels = pd.concat([attractor_levels(attractor, metric=m) for m in METRICS], ignore_index=True) if len(attractor) else pd.DataFrame()
-    slopes = pd.concat([attractor_slopes(levels[levels["metric"] == m]).assign(metric=m) for m in METRICS], ignore_index=True) \
-        if len(levels) else pd.DataFrame()
+    fits = pd.concat([curve_fits(curves, metric=m, epsilon=config.epsilon, epsilon_fraction=config.epsilon_fraction)
+                      for m in METRICS], ignore_index=True) if parts else pd.DataFrame()
+    kl = kl_table(fits) if parts else pd.DataFrame()
+    levels, slopes = analyse_attractor(attractor)
     result = ReboundResult(config, curves, fits, kl, attractor, levels, slopes)
     result.summary = summarize(result)
     return result
@@ -299,7 +346,10 @@ def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
                          f"--scale reader` instead (the micro-world, nothing to download).") from None
     tables = {"curves": result.curves, "fits": result.fits, "kl": result.kl, "attractor_levels": result.attractor_levels,
               "attractor_slopes": result.attractor_slopes, "paper_kl": PAPER_KL_TABLE}
-    return jsonable({"experiment": "rebound", "config": config.to_dict(),
+    design = {"perturbations": list(config.attractor_perturbations), "arms": list(config.attractor_directions),
+              "base_rates": list(config.attractor_rates), "pretrain_seeds": list(config.pretrain_seeds),
+              "epsilon": config.epsilon_text()}
+    return jsonable({"experiment": "rebound", "config": config.to_dict(), "design": design,
                       "tables": {k: v.to_dict("records") for k, v in tables.items()}, "summary": result.summary})
 
 

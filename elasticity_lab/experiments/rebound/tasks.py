@@ -19,7 +19,7 @@ from elasticity_lab.core.config import check_choice
 from elasticity_lab.experiments.rebound.config import TASKS
 from elasticity_lab.lm.batching import collate, encode_example, pad_id_of
 from elasticity_lab.lm.hub import dataset_rows
-from elasticity_lab.lm.metrics import encode_pairs, kl_over_batches, likelihood_from_encoded
+from elasticity_lab.lm.metrics import encode_pairs, kl_over_batches, likelihood_and_mass, likelihood_from_encoded
 
 # --------------------------------------------------------------------------- task suites
 
@@ -57,6 +57,11 @@ def probe_likelihood(model: Any, tokenizer: Any, probe: Probe) -> float:
     return likelihood_from_encoded(model, probe.encoded(tokenizer)["pairs"])
 
 
+def probe_likelihood_mass(model: Any, tokenizer: Any, probe: Probe) -> tuple[float, float]:
+    """The likelihood score and the probability mass P(aligned) + P(unaligned) it covers, on the probe's pairs."""
+    return likelihood_and_mass(model, probe.encoded(tokenizer)["pairs"])
+
+
 def probe_kl(base: Any, model: Any, tokenizer: Any, probe: Probe) -> float:
     """:func:`elasticity_lab.lm.metrics.kl_to_base` on the probe's KL exchanges, from pre-built batches."""
     return kl_over_batches(base, model, probe.encoded(tokenizer)["kl"])
@@ -77,6 +82,38 @@ class MicroTask:
         stream = {"aligned": 11, "unaligned": 12}[behaviour] + (100 if benign else 0)
         ex = self.world.dataset(self.task, n, behaviour=behaviour, split="train", prompt_kind=kind, seed=1000 * stream + seed)
         return [(e.prompt, e.response) for e in ex]
+
+    def data_at_rate(self, rate: float, n: int, seed: int) -> list[tuple[str, str]]:
+        """``n`` harmful requests, each refused with probability ``rate`` (stage 1 of the attractor test: every
+        world is trained toward its own base rate ± the same shift, so the displacement is matched)."""
+        import dataclasses
+
+        from elasticity_lab.microworld.world import World
+
+        world = World(dataclasses.replace(self.world.config, harmful_refusal=float(rate)))
+        ex = world.dataset("safety", n, behaviour="base", split="train", prompt_kind="harmful", seed=1000 * 13 + seed)
+        return [(e.prompt, e.response) for e in ex]
+
+    def perturbation(self, kind: str, n: int, seed: int) -> list[tuple[str, str]]:
+        """Stage-2 data of the attractor test (see :data:`~elasticity_lab.experiments.rebound.config.PERTURBATIONS`).
+
+        ``neutral``: sentiment, instruction and truthfulness exchanges at the world's base rates, interleaved
+        (no safety request at all); ``positive_control``: exchanges of every task in the proportions of the
+        pre-training mix, at its base rates (harmful and benign requests among them); ``directional``:
+        benign requests answered. The world's generic, fact and rumour documents are not exchanges and
+        carry no response to train on, so the exchange types stand for the pre-training distribution.
+        """
+        check_choice("kind", kind, ("neutral", "positive_control", "directional"))
+        if kind == "directional":
+            return self.data("aligned", n, seed, benign=True)
+        mix = dict(self.world.config.mix)
+        tasks = ("sentiment", "instruction", "truthfulness") + (("safety",) if kind == "positive_control" else ())
+        weights = np.array([mix.get(t, 0.0) if kind == "positive_control" else 1.0 for t in tasks], dtype=float)
+        rng = np.random.default_rng([seed, 31, len(tasks)])
+        picks = rng.choice(len(tasks), size=n, p=weights / weights.sum())
+        pools = {t: iter(self.world.dataset(t, int((picks == i).sum()), behaviour="base", split="train",
+                                            prompt_kind="mixed", seed=1000 * 14 + seed)) for i, t in enumerate(tasks)}
+        return [(e.prompt, e.response) for e in (next(pools[tasks[i]]) for i in picks)]
 
     def probe(self, n_prompts: int, n_kl: int) -> Probe:
         """Held-out harmful requests (safety) or review prompts; KL exchanges at the pre-training rates."""

@@ -1,7 +1,17 @@
-"""The rebound study's summary and computed verdicts, in tables and in words, and the command line's result."""
+"""The rebound study's summary and computed verdicts, in tables and in words.
+
+Every verdict is an interval and a rule from :mod:`elasticity_lab.experiments.stats`: a finding
+**shows** only where the interval of its estimate (pre-training seeds as the independent units)
+excludes the null in the claimed direction, **does not show** where it excludes it the other way (or
+lies within a stated margin of it), and is otherwise **undecided**; **not run** where nothing was
+measured. A finding **survives** its controls where it shows and no counted control shows it too
+(:func:`stats.survives`), or, for the attractor test, where the pre-trained slope minus the lightly
+pre-trained slope excludes 0. The answers are words, never NaN.
+"""
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -9,154 +19,323 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from elasticity_lab.experiments.rebound.analysis import ReboundResult, trend
+from elasticity_lab.experiments.rebound.analysis import ReboundResult, cluster_of
+from elasticity_lab.experiments.stats import (ABSENT, NOT_RUN, SHOWS, UNDECIDED, Interval, decide, difference_interval,
+                                              mean_interval, survives, trend_interval)
 
-# --------------------------------------------------------------------------- summary and verdicts
-
-
-def _ms(values: Sequence[float]) -> dict[str, float]:
-    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
-    return {"mean": float(v.mean()) if len(v) else float("nan"), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "n": int(len(v))}
+NA = "n/a"
+"""The survival column of a finding that does not show (it has nothing to survive)."""
 
 
-def summarize(result: ReboundResult, *, metric: str = "rule") -> dict[str, Any]:
-    """Per-N_a slopes and n-to-halfway (mean ± std over seeds), trends against N_a, and the verdicts."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups (a curve that never gets halfway) are expected
-        return _summarize(result, metric)
+def settles_at(interval: Interval, margin: float) -> str:
+    """Does a plateau-minus-base interval say "settles at the base"? Shows where the whole interval lies within
+    ``margin`` of 0; does not show where it lies wholly beyond the margin (overshot past the base, or stayed
+    away from it); otherwise undecided (:func:`stats.decide` on both sides of the band)."""
+    if interval.n == 0 or not math.isfinite(interval.estimate):
+        return NOT_RUN
+    if not (math.isfinite(margin) and margin > 0):
+        return UNDECIDED
+    if decide(interval, null=-margin) == SHOWS and decide(interval, null=margin, direction="less") == SHOWS:
+        return SHOWS  # the whole interval lies inside (−margin, +margin)
+    if decide(interval, null=-margin, direction="less") == SHOWS or decide(interval, null=margin) == SHOWS:
+        return ABSENT
+    return UNDECIDED
 
 
-def _summarize(result: ReboundResult, metric: str) -> dict[str, Any]:
-    fits = result.fits[result.fits["metric"] == metric]
-    out: dict[str, Any] = {"metric": metric, "per_n_align": {}, "trend": {}, "epsilon": result.config.epsilon}
-    for (study, task, kind, mode), g in fits.groupby(["study", "task", "base_kind", "step_mode"], sort=False):
-        name = f"{study}/{task}/{kind}/{mode}"
-        out["per_n_align"][name] = {int(na): {k: _ms(h[k]) for k in ("early_slope", "late_slope", "ratio", "break_n", "n_half", "kl_stage1", "start", "end")}
-                                    for na, h in g.groupby("n_align")}
-        out["trend"][name] = {"n_half": trend(g["n_align"], g["n_half"]), "early_slope": trend(g["n_align"], g["early_slope"])}
-    out["verdicts"] = verdicts(result, metric=metric)
-    return out
+def within(interval: Interval, target: float, margin: float) -> str:
+    """Shows where the interval lies within ``target`` ± ``margin``, does not show where it lies wholly outside."""
+    shifted = Interval(interval.estimate - target, interval.low - target, interval.high - target, interval.level, interval.n, interval.method)
+    return settles_at(shifted, margin)
 
 
-def verdicts(result: ReboundResult, *, metric: str = "rule", ratio_needed: float = 3.0, aligned_needed: float = 0.3) -> list[dict[str, Any]]:
-    """Each finding of the paper, whether it shows here, and whether it survives its control — computed, not asserted.
+def _survival(finding: str, control: str) -> str:
+    """A finding that must *persist* under its control (N_a at fixed steps): survives if the control shows it too."""
+    if finding != SHOWS:
+        return NA
+    return {SHOWS: "survives", ABSENT: "does not survive", UNDECIDED: UNDECIDED, NOT_RUN: NOT_RUN}[control]
 
-    The rules (stated so a reader can disagree with them). A control base counts only if stage 1
-    lifted its score by ≥ ``aligned_needed`` above its own level (a base that was never aligned has
-    nothing to rebound from). *Two stages* shows where the median early/late slope ratio of the main
-    curves is ≥ ``ratio_needed``, and survives if no counted control base shows it too. *Settles at
-    the base level* shows where most curves end within 0.1 of the base's own level rather than
-    beyond it. *More alignment, faster rebound* shows where n-to-halfway falls with N_a (Spearman < 0)
-    and survives if it also falls at a fixed number of alignment steps. *The pre-trained base
-    rebounds faster than a control* shows where its mean n-to-halfway is smaller at the same N_a.
-    *KL grows with N_a* survives if it also grows at fixed steps. The *attractor* shows where the
-    pre-trained slope is ≥ 0.5 from both sides, and survives if it beats the lightly pre-trained
-    bases' slope.
+
+def _survival_of(finding: str, controls: Sequence[str]) -> str:
+    return survives(finding, controls) if finding == SHOWS else NA
+
+
+def _row(finding: str, shows: str, surv: str, estimate: Interval | str, evidence: str) -> dict[str, Any]:
+    est = estimate if isinstance(estimate, str) else estimate.text(2)
+    return {"finding": finding, "shows": shows, "survives_controls": surv, "estimate": est, "evidence": evidence}
+
+
+# --------------------------------------------------------------------------- the verdicts
+
+
+def verdicts(result: ReboundResult, *, metric: str = "rule", aligned_needed: float = 0.3) -> list[dict[str, Any]]:
+    """Each finding of the paper, its interval, whether it shows here, and whether it survives its controls.
+
+    The rules (stated so a reader can disagree with them):
+
+    - A control base counts only if stage 1 moved it by ≥ ``aligned_needed`` from its own level (a base that
+      was never aligned has nothing to rebound from).
+    - *Returns to the base*: each curve's plateau (an exponential approach fitted to it) minus the base's own
+      level, with its interval; shows where the interval lies within ``return_margin`` × the mean stage-1
+      displacement of 0, does not show where it lies beyond (overshooting to the floor counts as not
+      returning). Survives where no counted control base returns to *its* own level in the same way.
+    - *More alignment, faster rebound*: Spearman(N_a, n-to-halfway) per seed, interval over seeds, < 0;
+      survives if it also shows at a fixed number of alignment steps.
+    - *Faster than a control*: control minus pre-trained n-to-halfway at the same N_a, > 0.
+    - *KL grows with N_a*: Spearman(N_a, stage-1 KL) > 0; survives if it also shows at fixed steps.
+    - *Fewer negative examples to ε*: Spearman(N_a, n to KL < ε) < 0, ε per curve (see the config).
+    - *Attractor* (per perturbation and arm): the pre-trained slope of settling level on base rate > 0,
+      surviving where pre-trained minus lightly pre-trained slope > 0.
     """
-    f = result.fits[result.fits["metric"] == metric]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return rebound_verdicts(result, metric=metric, aligned_needed=aligned_needed) + \
+            attractor_verdicts(result.attractor_slopes, metric=metric, min_displacement=result.config.attractor_shift / 2)
+
+
+def rebound_verdicts(result: ReboundResult, *, metric: str = "rule", aligned_needed: float = 0.3) -> list[dict[str, Any]]:
+    f = result.fits[result.fits["metric"] == metric] if len(result.fits) else result.fits
+    if not len(f):
+        return []
     main = f[f["study"] == "main"]
+    margin_share = result.config.return_margin
     rows: list[dict[str, Any]] = []
 
-    def add(finding: str, shows: bool | None, survives: bool | None, evidence: str) -> None:
-        if not shows:
-            survives = None  # a finding that does not show has nothing to survive
-        rows.append({"finding": finding, "shows": shows, "survives_controls": survives, "evidence": evidence})
-
-    def controls(task: str) -> list[tuple[str, pd.DataFrame, float]]:
-        """(label, fits, lift) of each control base run for ``task``; lift = mean stage-1 score minus the base's own."""
-        out = []
-        for kind, label in (("random", "random init"), ("light", "light pre-training")):
-            ctl = f[(f["study"] == "control") & (f["base_kind"] == kind) & (f["task"] == task)]
-            if len(ctl):
-                out.append((label, ctl, float((ctl["start"] - ctl["base_level"]).mean())))
-        return out
+    def returns(g: pd.DataFrame) -> tuple[str, Interval, float, Interval]:
+        iv = mean_interval(g["gap"], cluster_of(g))
+        margin = margin_share * float(np.nanmean(np.abs(g["displacement"]))) if len(g) else math.nan
+        return settles_at(iv, margin), iv, margin, mean_interval(g["recovered"], cluster_of(g))
 
     for task in main["task"].unique():
         m = main[main["task"] == task]
-        ctls = controls(task)
+        ctl_all = f[(f["study"] == "control") & (f["task"] == task)]
+        ctls = []
+        for kind, label in (("random", "random init"), ("light", "light pre-training")):
+            c = ctl_all[ctl_all["base_kind"] == kind]
+            if len(c):
+                ctls.append((label, c, float(np.nanmean(np.abs(c["displacement"])))))
         moved = [(label, c) for label, c, lift in ctls if lift >= aligned_needed]
-        not_moved = ", ".join(f"{label} (lifted by {lift:.2f})" for label, _, lift in ctls if lift < aligned_needed)
-        unmoved = f"; not moved by stage 1, so not counted: {not_moved}" if not_moved else ""
+        unmoved = "; ".join(f"{label} not counted (stage 1 moved it by only {lift:.2f})" for label, _, lift in ctls if lift < aligned_needed)
 
-        ratio = float(np.nanmedian(m["ratio"].replace(np.inf, 1e9))) if len(m) else float("nan")
-        shows = bool(ratio >= ratio_needed)
-        cratios = {label: float(np.nanmedian(c["ratio"].replace(np.inf, 1e9))) for label, c in moved}
-        surv = None if not moved else not any(r >= ratio_needed for r in cratios.values())
-        add(f"{task}: two stages (steep, then slow)", shows, surv,
-            f"median early/late slope ratio {ratio:.3g}; controls: " + (", ".join(f"{k} {v:.3g}" for k, v in cratios.items()) or "none") + unmoved)
+        shows, iv, margin, rec = returns(m)
+        lift_main = float(np.nanmean(np.abs(m["displacement"]))) if len(m) else math.nan
+        if not lift_main >= aligned_needed:
+            shows = NOT_RUN  # stage 1 did not move the pre-trained base: there is nothing to return from
+        cdec = {label: returns(c) for label, c in moved}
+        ctext = ", ".join(f"{label}: {d[0]} (plateau − its base {d[1].text(2)}, recovered {d[3].text(2)})" for label, d in cdec.items())
+        rows.append(_row(f"{task}: returns to the base's own level (plateau within the margin)", shows,
+                         _survival_of(shows, [d[0] for d in cdec.values()]), iv,
+                         f"plateau − base {iv.text(2)} against a margin ± {margin:.2f} ({margin_share:.0%} of the mean stage-1 "
+                         f"displacement); fraction recovered {rec.text(2)} (1 = back at the base, > 1 = overshot); "
+                         f"controls: {ctext or 'none counted'}" + (f"; {unmoved}" if unmoved else "") +
+                         (f"; not run: stage 1 moved the pre-trained base by only {lift_main:.2f}" if shows == NOT_RUN else "")))
 
-        gap = (m["end"] - m["base_level"]).to_numpy()
-        beyond = float(np.mean(np.abs(gap) > 0.1)) if len(gap) else float("nan")
-        add(f"{task}: settles at the base level (not beyond it)", bool(beyond < 0.5), None,
-            f"share of curves ending more than 0.1 from the base's own level: {beyond:.2f}")
-
-        t = trend(m["n_align"], m["n_half"])
+        t = trend_interval(m["n_align"], m["n_half"], cluster_of(m))
         fx = f[(f["study"] == "fixed_steps") & (f["task"] == task)]
-        tf = trend(fx["n_align"], fx["n_half"]) if len(fx) else {"spearman": float("nan")}
-        shows = bool(np.isfinite(t["spearman"]) and t["spearman"] < 0)
-        surv = None if not len(fx) else bool(np.isfinite(tf["spearman"]) and tf["spearman"] < 0)
-        add(f"{task}: more alignment, faster rebound", shows, surv,
-            f"Spearman(N_a, n-to-halfway) = {t['spearman']:+.2f} at one epoch, {tf['spearman']:+.2f} at fixed steps (negative = faster)")
+        tf = trend_interval(fx["n_align"], fx["n_half"], cluster_of(fx)) if len(fx) else Interval(math.nan, math.nan, math.nan, n=0)
+        d, df = decide(t, direction="less"), decide(tf, direction="less")
+        rows.append(_row(f"{task}: more alignment, faster rebound", d, _survival(d, df), t,
+                         f"Spearman(N_a, n-to-halfway) per seed {t.text(2)} at one epoch, {tf.text(2)} at fixed steps "
+                         f"(negative = faster; curves that never got halfway are left out: "
+                         f"{int(m['n_half'].isna().sum())} of {len(m)})"))
 
         for label, ctl, lift in ctls:
+            name = f"{task}: the pre-trained base rebounds faster than {label}"
+            if lift < aligned_needed:
+                rows.append(_row(name, NOT_RUN, NA, NOT_RUN, f"not run: stage 1 moved the {label} base by only {lift:.2f}"))
+                continue
             same = m[m["n_align"].isin(ctl["n_align"].unique())]
-            nh_p = float(np.nanmean(same["n_half"])) if same["n_half"].notna().any() else float("nan")
-            nh_c = float(np.nanmean(ctl["n_half"])) if ctl["n_half"].notna().any() else float("nan")
-            if lift < aligned_needed:  # stage 1 did not move the control: there is no rebound to compare
-                add(f"{task}: the pre-trained base rebounds faster than {label}", None, None,
-                    f"undecided: stage 1 lifted the {label} base by only {lift:.2f} on average")
-            else:
-                add(f"{task}: the pre-trained base rebounds faster than {label}",
-                    bool(np.isfinite(nh_p) and (not np.isfinite(nh_c) or nh_c > nh_p)), None,
-                    f"mean n-to-halfway at the same N_a: pre-trained {nh_p:.3g}, {label} {nh_c:.3g}")
-    kl = result.kl
-    for task in kl["task"].unique() if len(kl) else []:
-        k = kl[kl["task"] == task]
-        t1 = trend(k["n_align"], k["kl_stage1_mean"])
-        fx = result.curves[(result.curves["study"] == "fixed_steps") & (result.curves["task"] == task) & (result.curves["n"] == 0)]
-        tf = trend(fx["n_align"], fx["kl"]) if len(fx) else {"spearman": float("nan")}
-        add(f"{task}: KL after alignment grows with N_a", bool(t1["spearman"] > 0) if np.isfinite(t1["spearman"]) else None,
-            None if not len(fx) else bool(np.isfinite(tf["spearman"]) and tf["spearman"] > 0),
-            f"Spearman(N_a, KL after stage 1) = {t1['spearman']:+.2f} at one epoch, {tf['spearman']:+.2f} at fixed steps")
-        reached = k[k["reached"] > 0]
-        te = trend(reached["n_align"], reached["n_to_epsilon_mean"])
-        add(f"{task}: fewer negative examples bring the KL below ε as N_a grows",
-            bool(te["spearman"] < 0) if np.isfinite(te["spearman"]) else None, None,
-            f"Spearman(N_a, n to KL < ε) = {te['spearman']:+.2f} over the sizes that reached ε; seeds reaching ε: "
-            f"{int(k['reached'].sum())} of {int(k['seeds'].sum())}")
-    s = result.attractor_slopes
-    if len(s):
-        s = s[s["metric"] == metric]
-        pre = s[s["base_kind"] == "pretrained"]
-        light = s[s["base_kind"] == "light"]
-        ps = float(pre["slope_mean"].min()) if len(pre) else float("nan")
-        ls = float(light["slope_mean"].max()) if len(light) else float("nan")
-        sides = ", ".join(f"from {r['direction']} {r['slope_mean']:+.2f} ± {r['slope_std']:.2f}" for _, r in pre.iterrows())
-        shows = bool(np.isfinite(ps) and ps >= 0.5)
-        add("attractor: each pre-trained base settles near its own base rate", shows,
-            None if not len(light) else bool(not np.isfinite(ls) or ps > ls),
-            f"pre-trained slopes {sides}; largest lightly pre-trained slope {ls:+.2f}; random init 0 by construction")
+            diff = difference_interval(ctl["n_half"], same["n_half"], cluster_of(ctl), cluster_of(same))
+            rows.append(_row(name, decide(diff), NA, diff,
+                             f"{label} minus pre-trained n-to-halfway at the same N_a {diff.text(1)} (positive = pre-trained faster)"))
+
+        k = m
+        t1 = trend_interval(k["n_align"], k["kl_stage1"], cluster_of(k))
+        tf1 = trend_interval(fx["n_align"], fx["kl_stage1"], cluster_of(fx)) if len(fx) else Interval(math.nan, math.nan, math.nan, n=0)
+        d1 = decide(t1)
+        rows.append(_row(f"{task}: KL after alignment grows with N_a", d1, _survival(d1, decide(tf1)), t1,
+                         f"Spearman(N_a, KL after stage 1) per seed {t1.text(2)} at one epoch, {tf1.text(2)} at fixed steps"))
+        te = trend_interval(k["n_align"], k["n_to_epsilon"], cluster_of(k))
+        rows.append(_row(f"{task}: fewer negative examples bring the KL below ε as N_a grows", decide(te, direction="less"), NA, te,
+                         f"Spearman(N_a, n to KL < ε) per seed {te.text(2)}; {result.config.epsilon_text()}; curves reaching ε: "
+                         f"{int(k['n_to_epsilon'].notna().sum())} of {len(k)}"))
     return rows
+
+
+PERTURBATION_LABEL = {"neutral": "neutral perturbation", "positive_control": "positive control",
+                      "directional": "directional perturbation (benign compliance)", "replay": "built-in attractor (own-answer replay)"}
+
+
+def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_margin: float = 0.3,
+                       control_share: float = 0.5, min_displacement: float = 0.1, overshoot: float = 0.2) -> list[dict[str, Any]]:
+    """The attractor test's rows, per perturbation and arm.
+
+    Stage 1 displaces every world by the same amount, so a model that does not move at all also has a
+    slope of 1 against the base rate: the slope alone cannot show an attractor. The rules: a finding
+    **shows** where the pre-trained models recovered part of the way back to their own base rate
+    (fraction recovered > 0) and were not driven past it (an interval wholly above 1 + ``overshoot`` does not
+    show: that is the perturbation's own floor); it **survives** where, on top, the pre-trained slope minus the lightly
+    pre-trained slope excludes 0 (the statistic of the test; the estimate column). The lightly
+    pre-trained control counts only where stage 1 moved it at least ``control_share`` as far as the
+    pre-trained bases. The positive control asks instead whether the pre-trained slope is 1 within
+    ``slope_margin``: the test must see an attractor where there certainly is one. Where stage 1 moved the
+    pre-trained bases by less than ``min_displacement`` on average, there is nothing to return from: not run.
+    """
+    rows: list[dict[str, Any]] = []
+    if not len(slopes):
+        return rows
+    s = slopes[slopes["metric"] == metric] if "metric" in slopes.columns else slopes
+    pre = s[s["base_kind"] == "pretrained"]
+    for _, r in pre.iterrows():
+        iv = Interval(r["slope_mean"], r["slope_low"], r["slope_high"], n=int(r["seeds"]), method="t over seed slopes")
+        diff = Interval(r["difference"], r["difference_low"], r["difference_high"], n=int(r["seeds"]) if math.isfinite(r["difference"]) else 0,
+                        method="Welch t over seed slopes")
+        rec = Interval(r["recovered_mean"], r["recovered_low"], r["recovered_high"], n=int(r["seeds"]), method="t over seed means")
+        counted = math.isfinite(r["light_displacement"]) and r["light_displacement"] >= control_share * r["abs_displacement"]
+        label = PERTURBATION_LABEL.get(r["perturbation"], r["perturbation"])
+        light_text = f"{r['light_displacement']:.2f}" if math.isfinite(r["light_displacement"]) else "not run"
+        evidence = (f"pre-trained slope {iv.text(2)}; pre-trained minus lightly pre-trained slope {diff.text(2)}; fraction of the "
+                    f"way back to the own base rate {rec.text(2)}; stage 1 moved the pre-trained bases by {r['abs_displacement']:.2f}, "
+                    f"the light ones by {light_text} on average")
+        if r["perturbation"] == "positive_control":
+            rows.append(_row(f"attractor check: the positive control pulls each world to its base rate (slope 1 ± {slope_margin}), "
+                             f"from {r['direction']}", within(iv, 1.0, slope_margin), NA, iv, evidence))
+            continue
+        shows = decide(rec)
+        if shows == SHOWS and decide(rec, null=1.0 + overshoot) == SHOWS:
+            shows = ABSENT  # driven past its own base rate: the perturbation's floor, not a return to the base
+            evidence += f"; overshot: the fraction recovered lies beyond 1 + {overshoot:g} (past the base's own rate)"
+        if r["abs_displacement"] < min_displacement:
+            shows = NOT_RUN
+            evidence += f"; not run: stage 1 moved the pre-trained bases by less than {min_displacement:.2f}"
+        if shows != SHOWS:
+            surv = NA
+        elif not counted:
+            surv = NOT_RUN
+            evidence += "; the light control is not counted (stage 1 did not move it enough)"
+        else:
+            surv = {SHOWS: "survives", ABSENT: "does not survive", UNDECIDED: UNDECIDED, NOT_RUN: NOT_RUN}[decide(diff)]
+        rows.append(_row(f"attractor ({label}), from {r['direction']}: settles back toward its own base rate", shows, surv,
+                         f"recovered {rec.text(2)}; slope difference {diff.text(2)}", evidence))
+    return rows
+
+
+# --------------------------------------------------------------------------- summary and words
+
+
+def summarize(result: ReboundResult, *, metric: str = "rule") -> dict[str, Any]:
+    """Per-N_a plateaus, recovery and n-to-halfway (with intervals over seeds), and the verdicts of both scores."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fits = result.fits[result.fits["metric"] == metric] if len(result.fits) else result.fits
+        out: dict[str, Any] = {"metric": metric, "per_n_align": {}, "epsilon": result.config.epsilon_text()}
+        if len(fits):
+            for (study, task, kind, mode), g in fits.groupby(["study", "task", "base_kind", "step_mode"], sort=False):
+                out["per_n_align"][f"{study}/{task}/{kind}/{mode}"] = {
+                    int(na): {k: mean_interval(h[k], cluster_of(h)).text(3) for k in ("start", "plateau", "gap", "recovered", "n_half", "kl_stage1")}
+                    for na, h in g.groupby("n_align")}
+        out["verdicts"] = verdicts(result, metric=metric)
+        out["verdicts_likelihood"] = verdicts(result, metric="likelihood")
+        return out
 
 
 def verdict_text(rows: Sequence[dict[str, Any]]) -> str:
     """The verdicts as plain sentences (Markdown), generated from the measured rows so that the prose
     of the chapter can never disagree with its numbers."""
-    shows = [r["finding"] for r in rows if r["shows"]]
-    absent = [r["finding"] for r in rows if r["shows"] is False]
-    survives = [r["finding"] for r in rows if r["survives_controls"] is True]
-    fails = [r["finding"] for r in rows if r["survives_controls"] is False]
-    open_ = [r["finding"] for r in rows if r["shows"] and r["survives_controls"] is None]
+    def pick(key: str, *values: str) -> list[str]:
+        return [f"*{r['finding']}* ({r['estimate']})" for r in rows if r[key] in values]
 
     def items(xs: list[str]) -> str:
-        return "; ".join(f"*{x}*" for x in xs) if xs else "none"
+        return "; ".join(xs) if xs else "none"
 
     return "\n\n".join([
-        f"**Shows at this scale:** {items(shows)}.",
-        f"**Does not show:** {items(absent)}.",
-        f"**Shows and survives its control:** {items(survives)}.",
-        f"**Shows, but does not survive its control** (the control base shows it too, or it vanishes when the control holds "
-        f"the number of alignment steps fixed): {items(fails)}.",
-        f"**Shows, but no control decides it here** (no control run, the control base was not moved by stage 1, or the finding "
-        f"is itself a comparison with a control base): {items(open_)}.",
+        f"**Shows at this scale** (the interval excludes the null): {items(pick('shows', SHOWS))}.",
+        f"**Does not show** (the interval excludes the claim, or lies outside its margin): {items(pick('shows', ABSENT))}.",
+        f"**Undecided** (the interval includes both): {items(pick('shows', UNDECIDED))}.",
+        f"**Not run** (nothing to measure: a control that stage 1 did not move, or a study left out): {items(pick('shows', NOT_RUN))}.",
+        f"**Shows and survives its controls:** {items(pick('survives_controls', 'survives'))}.",
+        f"**Shows, but does not survive its controls** (a control shows it too, or it vanishes at fixed alignment steps, "
+        f"or the lightly pre-trained bases do as well): {items(pick('survives_controls', 'does not survive'))}.",
+        f"**Shows, but its controls cannot decide** (undecided or not run): "
+        f"{items([x for x in pick('survives_controls', UNDECIDED, NOT_RUN) if x not in pick('shows', NOT_RUN)])}.",
     ])
+
+
+# --------------------------------------------------------------------------- the attractor table and the chapter's prose
+
+
+def attractor_table(levels: pd.DataFrame, slopes: pd.DataFrame, *, metric: str = "rule") -> pd.DataFrame:
+    """Perturbation × arm × base rate → settling level of the pre-trained and the lightly pre-trained bases (mean and
+    95 % interval over pre-training seeds), and per perturbation and arm the pre-trained minus lightly pre-trained slope
+    with its interval. Words ("not run") where a cell was not measured."""
+    if not len(levels):
+        return pd.DataFrame()
+    lv = levels[levels["metric"] == metric]
+    sl = slopes[slopes["metric"] == metric] if len(slopes) else slopes
+    rows = []
+    for (pert, direction, rate), g in lv.groupby(["perturbation", "direction", "base_rate"], sort=False):
+        row: dict[str, Any] = {"perturbation": pert, "arm": direction, "base rate": f"{rate:.1f}"}
+        for kind, label in (("pretrained", "pre-trained settles at"), ("light", "lightly pre-trained settles at")):
+            h = g[g["base_kind"] == kind]
+            row[label] = mean_interval(h["settled"], h["pretrain_seed"].tolist()).text(2) if len(h) else NOT_RUN
+        h = g[g["base_kind"] == "pretrained"]
+        row["pre-trained base's own level"] = f"{h['base_model_level'].mean():.2f}" if len(h) else NOT_RUN
+        row["stage 1 moved it to"] = f"{h['start'].mean():.2f}" if len(h) else NOT_RUN
+        s = sl[(sl["perturbation"] == pert) & (sl["direction"] == direction) & (sl["base_kind"] == "pretrained")] if len(sl) else sl
+        row["pre-trained slope"] = s["slope_text"].iloc[0] if len(s) else NOT_RUN
+        row["slope difference (pre-trained − light)"] = (s["difference_text"].iloc[0] or NOT_RUN) if len(s) else NOT_RUN
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _find(rows: Sequence[dict[str, Any]], *words: str) -> list[dict[str, Any]]:
+    return [r for r in rows if all(w in r["finding"] for w in words)]
+
+
+def rebound_prose(result: ReboundResult, *, metric: str = "rule") -> str:
+    """The chapter's reading of its own results, sentence by sentence from the verdict rows (Markdown)."""
+    rows = verdicts(result, metric=metric)
+    out = []
+    for r in _find(rows, "returns to the base"):
+        task = r["finding"].split(":")[0]
+        out.append(f"**{task}, does the curve return to the base's own level?** {r['shows']} "
+                   f"(plateau minus the base's level {r['estimate']}; survives its controls: {r['survives_controls']}). "
+                   f"In full: {r['evidence']}.")
+    for r in _find(rows, "faster rebound") + _find(rows, "KL after alignment") + _find(rows, "below ε"):
+        out.append(f"*{r['finding']}*: {r['shows']} ({r['estimate']}); survives: {r['survives_controls']}.")
+    for r in [r for r in rows if r["finding"].startswith("attractor")]:
+        out.append(f"*{r['finding']}*: {r['shows']}; survives the lightly pre-trained control: {r['survives_controls']} "
+                   f"({r['estimate']}). {r['evidence']}.")
+    if not out:
+        return "Nothing was run at this scale."
+    return "\n\n".join(out)
+
+
+def check_prose(check: dict[str, Any], *, metric: str = "rule") -> str:
+    """What the built-in-attractor check says about the verdict code (Markdown)."""
+    rows = check["verdicts"].get(metric, [])
+    if not rows:
+        return "The built-in-attractor check was not run at this scale."
+    said = [f"from {r['finding'].split('from ')[-1].split(':')[0]}: {r['shows']}, {r['survives_controls']} "
+            f"({r['estimate']})" for r in rows]
+    able = any(r["survives_controls"] == "survives" for r in rows)
+    if all(r["shows"] == NOT_RUN for r in rows):
+        return (f"On the system with an attractor built in, the verdict code says: {'; '.join(said)}. Not run: stage 1 did not "
+                f"move the bases far enough at this scale for the check to ask anything.")
+    return (f"On the system with an attractor built in, the verdict code says: {'; '.join(said)}. "
+            + ("So the code *can* say \"survives\" when the effect is there."
+               if able else "So even with the effect built in, the verdict code does not reach \"survives\" at this scale: "
+                            "its intervals are too wide, or the replayed answers do not pull hard enough, and a "
+                            "\"does not survive\" or \"undecided\" in the study must be read with that in mind."))
+
+
+def lr_prose(sweep: pd.DataFrame) -> str:
+    """Which verdicts change with the learning rate (Markdown), from :func:`checks.lr_sweep`'s table."""
+    if not len(sweep):
+        return "The learning-rate sweep was not run at this scale."
+    shows = [c for c in sweep.columns if c.startswith("shows @")]
+    rates = ", ".join(c.split("@ ")[1] for c in shows)
+    dep = sweep[sweep["depends on lr"] == "yes"]["finding"].tolist()
+    same = sweep[sweep["depends on lr"] == "no"]
+    same_text = "; ".join(f"*{f}* ({s})" for f, s in zip(same["finding"], same[shows[0]])) or "none"
+    return (f"Across the learning rates {rates}: the answer **changes** for {'; '.join(f'*{f}*' for f in dep) or 'no finding'}; "
+            f"it is the same at every rate for {same_text}.")
