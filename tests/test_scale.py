@@ -61,6 +61,17 @@ def test_only_curves_that_stage_1_moved_count() -> None:
     assert "0 of 12 curves moved" in verdict_text(none) and "nan" not in verdict_text(none).lower()
 
 
+def test_an_unmeasurable_claim_says_why_and_what_would_test_it() -> None:
+    m = sc.synthetic_measures(-1.0, -1.0, seeds=(0, 1, 2, 3))
+    still = _with_lift(m, {"pretrained": 1e-6, "random": 1e-6, "light": 1e-6, "finetuned": 1e-6})
+    text = verdict_text(sc.verdicts(still), still)
+    assert text.count("not measurable here") >= 2 and "What would test it" in text and "lifted the pre-trained bases' score" in text
+    assert "no trend (no seed" not in text and "nan" not in text.lower()
+    moved = _with_lift(m, {"pretrained": 0.3, "random": 0.3, "light": 0.3, "finetuned": 0.3})
+    shown = verdict_text(sc.verdicts(moved), moved)
+    assert "not measurable" not in shown and "does not survive" in shown
+
+
 def test_missing_controls_and_missing_data_say_so_in_words() -> None:
     m = sc.synthetic_measures(-1.0, 0.0, seeds=(0, 1, 2, 3))
     rows = sc.verdicts(m[m["base_kind"] == "pretrained"])

@@ -110,19 +110,62 @@ def headline(rows: pd.DataFrame) -> dict[str, str]:
     return dict(zip(h["claim"], h["verdict"]))
 
 
-def verdict_text(rows: pd.DataFrame) -> str:
-    """The verdicts as Markdown sentences generated from the rows (the chapter's prose can never disagree with them)."""
+def verdict_text(rows: pd.DataFrame, measures: pd.DataFrame | None = None) -> str:
+    """The verdicts as Markdown sentences generated from the rows (the chapter's prose can never disagree with them).
+
+    With the tidy ``measures`` (which carry each curve's ``lift``), a claim that could not be measured also says how
+    far stage 1 lifted each pre-trained base of its axis, the reason, and what would test it.
+    """
     out = []
     for _, r in rows[rows["headline"]].iterrows():
+        if r["verdict"] == NOT_RUN and r["finding"] == NOT_RUN:
+            out.append(_not_measurable(r, measures))
+            continue
         answer = ("undecided: the trend shows, but stage 1 moved none of its controls, so it cannot be set against one"
                   if r["finding"] == SHOWS and r["verdict"] == "undecided" else _answer(r["verdict"]))
-        out.append(f"**{r['claim'].capitalize()}:** {answer}. The trend of n-to-halfway along {r['axis']} is "
-                   f"{r['trend_text']} (Spearman per pre-training seed, t-interval over {r['seeds']} seeds; negative = faster "
-                   f"rebound; {r['moved']}), so {_finding_words(r['finding'])}; {_control_words(r)}.")
+        trend = (f"there is no trend of n-to-halfway along {r['axis']} to measure ({r['moved']}; a trend needs three per "
+                 "pre-training seed)" if r["finding"] == NOT_RUN else
+                 f"the trend of n-to-halfway along {r['axis']} is {r['trend_text']} (Spearman per pre-training seed, "
+                 f"t-interval over {r['seeds']} seeds; negative = faster rebound; {r['moved']}), so {_finding_words(r['finding'])}")
+        out.append(f"**{r['claim'].capitalize()}:** {answer}. {trend[0].upper() + trend[1:]}; {_control_words(r)}.")
     others = rows[~rows["headline"]]
-    lines = [f"- {r['axis']}, {MEASURE_WORDS[r['measure']]}: trend {r['trend_text']}, {r['finding']}; control "
-             f"{r['control_trend_text']} ({r['control_finding']}) → **{r['verdict']}**" for _, r in others.iterrows()]
-    return "\n\n".join(out) + "\n\nThe other measures:\n\n" + "\n".join(lines)
+    lines = []
+    for _, r in others.iterrows():
+        if r["verdict"] == NOT_RUN and all(f == NOT_RUN for f in str(r["control_finding"]).split("; ")):
+            lines.append(f"- {r['axis']}, {MEASURE_WORDS[r['measure']]}: **not measurable here**, for the same reason "
+                         "(no pre-training seed has three curves that stage 1 moved, on the bases or on their controls)")
+        else:
+            lines.append(f"- {r['axis']}, {MEASURE_WORDS[r['measure']]}: trend {r['trend_text']}, {r['finding']}; control "
+                         f"{r['control_trend_text']} ({r['control_finding']}) → **{r['verdict']}**")
+    return "\n\n".join(out) + ("\n\nThe other measures:\n\n" + "\n".join(lines) if lines else "")
+
+
+def _not_measurable(r: Any, measures: pd.DataFrame | None) -> str:
+    """A headline claim with no trend to measure, said plainly: why, from the curves' lifts, and what would test it."""
+    lifts = ""
+    if measures is not None and len(measures):
+        lift = measures[(measures["measure"] == "lift") & (measures["axis"] == r["axis"]) & (measures["base_kind"] == "pretrained")]
+        if len(lift):
+            x = X_COLUMN[r["axis"]]
+            per = lift.groupby(["preset", x], sort=False)["value"].mean().reset_index().sort_values(x)
+            name = (lambda q: f"{q['preset']} ({int(q[x]):,} parameters)") if r["axis"] == "size" else (lambda q: f"{int(q[x]):,} tokens")
+            lifts = (" Stage 1 lifted the pre-trained bases' score above their own level by (mean over seeds) "
+                     + ", ".join(f"{_num(q['value'])} at {name(q)}" for _, q in per.iterrows()) + ".")
+    controls = "; ".join(f"{name}: {moved}" for name, moved in zip(str(r["controls"]).split("; "), str(r["controls_moved"]).split("; "))
+                         if name) or "no control was run"
+    if r["moved"] == "no lift measured":
+        return (f"**{r['claim'].capitalize()}:** not measurable here: no curve along {r['axis']} was measured "
+                "(a trend needs three curves per pre-training seed).")
+    return (f"**{r['claim'].capitalize()}:** not measurable here. A trend needs, within one pre-training seed, three curves "
+            f"that stage 1 (alignment) moved, and no seed has three: on the pre-trained bases {r['moved']}; {controls}."
+            f"{lifts} Stage 1 barely moved some of these bases, so their curves have no rebound to time, and fewer than three points "
+            "per seed give no rank trend. This is no evidence either way about the claim. What would test it: a stage 1 "
+            "that lifts every base of the axis (more positive examples than N_a, or a higher learning rate), or bases "
+            "that have learnt more of the world before it (larger pre-training budgets, as at the `full` scale).")
+
+
+def _num(v: float) -> str:
+    return f"{v:.2g}" if abs(v) < 0.01 else f"{v:.2f}"
 
 
 def _control_words(r: Any) -> str:
@@ -131,7 +174,8 @@ def _control_words(r: Any) -> str:
         return "no control was run"
     parts = zip(r["controls"].split("; "), r["control_trend_text"].split("; "), r["control_finding"].split("; "),
                 r["controls_moved"].split("; "))
-    return "; ".join(f"on the {name} it is {text} ({finding}; {moved})" for name, text, finding, moved in parts)
+    return "; ".join(f"on the {name} there is none to compare ({moved})" if finding == NOT_RUN else
+                     f"on the {name} it is {text} ({finding}; {moved})" for name, text, finding, moved in parts)
 
 
 def _finding_words(finding: str) -> str:
