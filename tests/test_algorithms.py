@@ -215,6 +215,26 @@ def test_study_texts_never_say_nan() -> None:
     assert "nan" not in text.lower() and "kto never halfway" in text and "aligned score of 0.6" in text
 
 
+def test_unlifted_controls_are_called_not_measurable_and_kl_claims_need_an_interval() -> None:
+    summ = _summary(lost=1.3, control_lost=0.8, control_gain=0.02)
+    t = al.verdicts(summ, _config())
+    text = al.verdict_text(t)
+    assert "Against the controls, not measurable here" in text and "below the base's own level" in text
+    assert "+0.020 on average" in _verdict(t, "rebounds", "sft", "light")["detail"]
+    shown = al.verdict_text(al.verdicts(_summary(lost=0.8, control_lost=0.1), _config()))
+    assert "not measurable" not in shown
+    same = al.alignment_text(al.algorithm_table(summ), 0.6, summ)
+    assert "No algorithm's KL differs from SFT's" in same and "do not all move" not in same
+    apart = _summary(per_alg={"dpo": {"kl_aligned": 0.3}})
+    assert "differs from zero for dpo" in al.alignment_text(al.algorithm_table(apart), 0.6, apart)
+    assert "went past it" in al.rebound_text(al.algorithm_table(summ), 32)
+    assert "went past it" not in al.rebound_text(al.algorithm_table(_summary(lost=0.8)), 32)
+    from elasticity_lab.plots.algorithms import verdict_table
+
+    shown_rows = verdict_table(t)["estimate [95 % interval]"].tolist()
+    assert "combines the rows above" in shown_rows and not any("nan" in str(x).lower() for x in shown_rows)
+
+
 def test_exercise_8b1_check_says_yes_and_no() -> None:
     import torch.nn.functional as F
 

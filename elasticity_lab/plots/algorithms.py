@@ -116,6 +116,11 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     from elasticity_lab.experiments.stats import Interval
 
     def interval(r: pd.Series) -> str:
+        if not np.isfinite(float(r["estimate"])):
+            if r["algorithm"] == "all" and r["verdict"] != "not run":
+                return "combines the rows above"
+            if str(r.get("detail", "")).startswith("not counted"):
+                return "none: " + str(r["detail"])[len("not counted: "):] + " (no rebound to time)"
         iv = Interval(float(r["estimate"]), float(r["low"]), float(r["high"]), n=2 if np.isfinite(float(r["estimate"])) else 0)
         return iv.text(3)
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from elasticity_lab.core.config import check_positive
 from elasticity_lab.experiments.rebound.analysis import n_to_halfway
+from elasticity_lab.experiments.stats import difference_interval
 
 CURVE = ["algorithm", "base_kind", "seed"]
 """The columns that name one curve."""
@@ -86,9 +87,11 @@ def _pm(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if np.isfinite(std) else "")
 
 
-def alignment_text(table: pd.DataFrame, target: float) -> str:
+def alignment_text(table: pd.DataFrame, target: float, summary: pd.DataFrame | None = None) -> str:
     """What stage 1 reached per algorithm (from :func:`algorithm_table`), as a Markdown sentence: the aligned score
-    and KL to the base (mean ± std over seeds), and how far apart the algorithms ended up on each."""
+    and KL to the base (mean ± std over seeds), and how far apart the algorithms ended up on each. With the per-curve
+    ``summary``, each algorithm's KL is compared with SFT's by a Welch interval over seeds, and only a difference whose
+    interval excludes zero is called one."""
     if table.empty:
         return "Stage 1 was not run."
     parts = [f"{r['algorithm']} {_pm(r['aligned'], r['aligned_std'], 2)} (KL {_pm(r['kl_aligned'], r['kl_aligned_std'], 3)}, "
@@ -99,9 +102,31 @@ def alignment_text(table: pd.DataFrame, target: float) -> str:
             f"The aligned scores span {np.nanmax(a) - np.nanmin(a):.2f} from the lowest to the highest")
     if np.all(np.isfinite(k)) and np.nanmin(k) > 0:
         lo, hi = table["algorithm"].iloc[int(np.nanargmin(k))], table["algorithm"].iloc[int(np.nanargmax(k))]
-        text += (f"; the KLs a factor {np.nanmax(k) / np.nanmin(k):.1f} ({lo} lowest, {hi} highest): at matched score the "
-                 "algorithms do not move the model equally far from its base")
-    return text + "."
+        text += f"; the mean KLs a factor {np.nanmax(k) / np.nanmin(k):.1f} ({lo} lowest, {hi} highest)"
+    return text + "." + (_kl_comparison(summary) if summary is not None else "")
+
+
+def _kl_comparison(summary: pd.DataFrame) -> str:
+    """Which algorithms' KL after stage 1 differs from SFT's beyond the seed interval (Welch, over seed means)."""
+    pre = summary[summary["base_kind"] == "pretrained"]
+    sft = pre[pre["algorithm"] == "sft"]
+    if sft.empty:
+        return ""
+    apart, alike = [], []
+    for alg, g in pre[pre["algorithm"] != "sft"].groupby("algorithm", sort=False):
+        iv = difference_interval(g["kl_aligned"], sft["kl_aligned"], g["seed"], sft["seed"])
+        if not iv.finite:
+            continue
+        (apart if iv.low > 0 or iv.high < 0 else alike).append(f"{alg} {iv.text(3)}")
+    if not apart and not alike:
+        return ""
+    text = " KL after stage 1 minus SFT's (Welch 95 % interval over seeds): "
+    if apart:
+        text += "differs from zero for " + ", ".join(apart)
+    if alike:
+        text += ("; " if apart else "") + "cannot be told from zero for " + ", ".join(alike)
+    return text + (". So the algorithms that reach a similar score do not all move the model equally far from its base."
+                   if apart else ". No algorithm's KL differs from SFT's beyond the seed spread.")
 
 
 def rebound_text(table: pd.DataFrame, n_align: int) -> str:
@@ -116,4 +141,10 @@ def rebound_text(table: pd.DataFrame, n_align: int) -> str:
         return f"{r['algorithm']} {half}, {lost}, ending at {_pm(r['settled'], r['settled_std'], 2)}"
 
     parts = [one(r) for _, r in table.iterrows()]
-    return "In stage 2 (mean ± std over seeds): " + "; ".join(parts) + "."
+    text = "In stage 2 (mean ± std over seeds): " + "; ".join(parts) + "."
+    past = [str(r["algorithm"]) for _, r in table.iterrows() if np.isfinite(r["lost_share"]) and r["lost_share"] > 1]
+    if past:
+        text += (f" A share above 1 ({', '.join(past)}) means stage 2 undid more than the whole alignment gain: the score at "
+                 f"n = {n_align} is below the base's own level ({float(table['base_rule'].mean()):.2f}), so the curve did not "
+                 "stop at the base but went past it.")
+    return text

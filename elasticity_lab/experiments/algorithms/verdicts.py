@@ -80,16 +80,18 @@ def verdicts(summary: pd.DataFrame, config: AlgorithmsConfig) -> pd.DataFrame:
     # rebounds, per algorithm, with its controls
     for a in algs:
         decisions: dict[str, tuple[Interval, str, bool]] = {}
+        gains: dict[str, float] = {}
         for kind in config.bases:
             g = _of(summary, a, kind)
             iv = mean_interval(g["lost_share"], g["seed"])
-            moved = bool(len(g)) and float(np.nanmean(g["gain"])) >= config.min_gain
+            gains[kind] = float(np.nanmean(g["gain"])) if len(g) and np.isfinite(g["gain"].to_numpy(float)).any() else math.nan
+            moved = bool(len(g)) and gains[kind] >= config.min_gain
             decisions[kind] = (iv, decide(iv, null=config.rebound_share, direction="greater"), moved)
         iv, finding, _ = decisions["pretrained"]
         counted = [d for k, (_, d, moved) in decisions.items() if k != "pretrained" and moved]
         left_out = [k for k, (_, _, moved) in decisions.items() if k != "pretrained" and not moved]
         controls = "; ".join(f"{k}: {d}" + (f" ({i.text()})" if i.finite else "")
-                             + ("" if m else f", not counted: stage 1 lifted it by less than {config.min_gain:g}")
+                             + ("" if m else f", not counted: stage 1 lifted it by {_gain(gains[k])}, less than {config.min_gain:g}")
                              for k, (i, d, m) in decisions.items() if k != "pretrained")
         rows.append(_row("rebounds", a, "pretrained", f"share of the gain undone after n = {config.n_align}", iv,
                          config.rebound_share, finding, survives(finding, counted),
@@ -97,7 +99,8 @@ def verdicts(summary: pd.DataFrame, config: AlgorithmsConfig) -> pd.DataFrame:
         for k, (civ, d, moved) in decisions.items():
             if k != "pretrained":
                 rows.append(_row("rebounds", a, k, f"share of the gain undone after n = {config.n_align}", civ,
-                                 config.rebound_share, d, detail="counted" if moved else "not counted (stage 1 did not lift it)"))
+                                 config.rebound_share, d, detail="counted" if moved else
+                                 f"not counted: stage 1 lifted it by {_gain(gains[k])}, less than {config.min_gain:g}"))
     # independence of the algorithm
     parts: list[str] = []
     sub: list[str] = []
@@ -120,6 +123,10 @@ def verdicts(summary: pd.DataFrame, config: AlgorithmsConfig) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def _gain(g: float) -> str:
+    return f"{g:+.3f} on average" if math.isfinite(g) else "nothing measurable"
+
+
 def _combine(verdicts_: Sequence[str]) -> str:
     """All shows → shows; any does not show → does not show; nothing run → not run; otherwise undecided."""
     run = [v for v in verdicts_ if v != NOT_RUN]
@@ -137,11 +144,26 @@ def verdict_text(table: pd.DataFrame) -> str:
     if len(ind):
         out.append(f"**The rebound is independent of the alignment algorithm:** {ind['verdict'].iloc[0]} "
                    f"(every algorithm compared with SFT: {ind['detail'].iloc[0] or 'no other algorithm run'}).")
-    for _, r in table[(table["finding"] == "rebounds") & (table["base_kind"] == "pretrained")].iterrows():
+    reb = table[(table["finding"] == "rebounds") & (table["base_kind"] == "pretrained")]
+    uncontrolled = [str(r["algorithm"]) for _, r in reb.iterrows()
+                    if r["verdict"] == SHOWS and r["survives_controls"] == UNDECIDED and "left out" in str(r["detail"])]
+    for _, r in reb.iterrows():
         iv = Interval(r["estimate"], r["low"], r["high"], n=1 if np.isfinite(r["estimate"]) else 0)
         share = f", share {iv.text()}" if iv.finite else " (stage 1 lifted nothing to undo)"
+        against = ("not measurable here: no control was lifted enough to count" if str(r["algorithm"]) in uncontrolled
+                   else str(r["survives_controls"]))
         out.append(f"**{r['algorithm']} rebounds** (more than {r['margin']:.0%} of the gain undone): {r['verdict']}{share}; "
-                   f"against its controls: {r['survives_controls']} ({r['detail']}).")
+                   f"against its controls: {against} ({r['detail']}).")
+    if uncontrolled:
+        over = [str(r["algorithm"]) for _, r in reb.iterrows() if np.isfinite(r["estimate"]) and r["estimate"] > 1]
+        out.append(f"**Against the controls, not measurable here** ({', '.join(uncontrolled)}): stage 1 lifted neither control base "
+                   "by enough to count (the gains are in the rows above), so there is no rebound on a base without a "
+                   "pre-trained distribution to set these against. The rebound on the pre-trained base may then come from "
+                   "stage 2 itself, fine-tuning on the unaligned answers, which moves any model it can move, elastic or not"
+                   + (f"; for {', '.join(over)} more than the whole gain was undone, so the score ended below the base's own "
+                      "level rather than settling at it" if over else "")
+                   + ". What would test it: control bases lifted as high as the pre-trained base before stage 2 (their own "
+                   "calibrated stage-1 rate, or more steps), so that their rebound can be timed the same way.")
     m = table[table["finding"] == "matched alignment"]
     unmatched = [str(a) for a in m.loc[m["verdict"] != SHOWS, "algorithm"]]
     if len(ind) and unmatched:
