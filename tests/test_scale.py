@@ -158,3 +158,20 @@ def test_smoke_run_through_the_command_line(tmp_path) -> None:
     # at smoke, stage 1 may move too few curves for any trend: then every verdict says so in words, never NaN
     assert np.isfinite(verdicts["trend"].astype(float)).any() or (verdicts["verdict"] == NOT_RUN).all()
     assert "nan" not in verdict_text(verdicts).lower()
+
+
+def test_learnt_table_reads_the_checkpoints_the_axes_use() -> None:
+    rows = []
+    for seed in (0, 1):
+        for preset, bits in (("nano", 6.0), ("micro", 5.0)):
+            for tokens in (1024, 4096):
+                rows.append({"axis": "size", "preset": preset, "params": 10, "seed": seed, "tokens": tokens, "run_tokens": 4096,
+                             "heldout_bits_per_token": bits + (tokens == 1024), "source_bits_per_token": 1.0})
+        for tokens, bits in ((1024, 4.0), (8192, 2.0), (65536, 1.5)):
+            rows.append({"axis": "volume", "preset": "micro", "params": 10, "seed": seed, "tokens": tokens, "run_tokens": 65536,
+                         "heldout_bits_per_token": bits, "source_bits_per_token": 1.0})
+    learnt = sc.learnt_table(pd.DataFrame(rows), [1024, 8192])
+    assert list(learnt["tokens"]) == [4096, 4096, 1024, 8192], "size: final checkpoints; volume: the axis's checkpoints only"
+    assert list(learnt["above_floor"]) == [5.0, 4.0, 3.0, 1.0]
+    text = sc.learnt_text(learnt, 1.0)
+    assert "nano +5.00" in text and "8,192 tokens +1.00" in text and "65,536" not in text

@@ -16,7 +16,8 @@ from typing import Any
 
 from elasticity_lab.core.config import resolve_scale
 from elasticity_lab.core.jsonio import jsonable
-from elasticity_lab.experiments.scale.analysis import POINT, ScaleResult, curve_measures, sweep_table, wide_table
+from elasticity_lab.experiments.scale.analysis import (POINT, ScaleResult, curve_measures, learnt_table, learnt_text, sweep_table,
+                                                       wide_table)
 from elasticity_lab.experiments.scale.config import (AXES, ELASTIC_DIRECTION, HEADLINE_MEASURE, MEASURES, SCALE_PRESETS,
                                                      ScaleConfig, default_config)
 from elasticity_lab.experiments.scale.runs import Point, plan, pretraining_table, run_scale
@@ -41,7 +42,7 @@ def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
 
 
 __all__ = [
-    "POINT", "ScaleResult", "curve_measures", "sweep_table", "wide_table", "AXES", "ELASTIC_DIRECTION", "HEADLINE_MEASURE",
+    "POINT", "ScaleResult", "curve_measures", "learnt_table", "learnt_text", "sweep_table", "wide_table", "AXES", "ELASTIC_DIRECTION", "HEADLINE_MEASURE",
     "MEASURES", "SCALE_PRESETS", "ScaleConfig", "default_config", "Point", "plan", "pretraining_table", "run_scale", "gpu_results_sentence",
     "ship", "shipped_results", "headline", "synthetic_measures", "verdict_text", "verdicts", "tidy_table", "cli_result",
 ]

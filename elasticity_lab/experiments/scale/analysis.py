@@ -71,6 +71,33 @@ def wide_table(sweep: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
     return wide.reset_index()
 
 
+def learnt_table(pre: pd.DataFrame, volume_tokens: Any) -> pd.DataFrame:
+    """Held-out bits per token of the bases the study's axes actually use (mean and spread over seeds): the size
+    axis's final checkpoints, and the volume axis's checkpoints at ``volume_tokens`` (not its run's last one)."""
+    used = pre[((pre["axis"] == "size") & (pre["tokens"] == pre["run_tokens"]))
+               | ((pre["axis"] == "volume") & pre["tokens"].isin([int(t) for t in volume_tokens]))]
+    out = used.groupby(["axis", "preset", "params", "tokens"], sort=False)["heldout_bits_per_token"].agg(
+        mean="mean", spread="std").reset_index()
+    out["spread"] = out["spread"].fillna(0.0)
+    out["above_floor"] = out["mean"] - float(pre["source_bits_per_token"].iloc[0]) if len(pre) else math.nan
+    return out
+
+
+def learnt_text(learnt: pd.DataFrame, floor: float) -> str:
+    """What each base of the axes has left to learn (held-out bits per token above the world's exact entropy rate)."""
+    if learnt.empty:
+        return "No pre-training run was measured."
+    def part(axis: str) -> str:
+        sub = learnt[learnt["axis"] == axis]
+        if axis == "size":
+            return (f"size axis (each at {int(sub['tokens'].iloc[0]):,} tokens): "
+                    + ", ".join(f"{r['preset']} {r['above_floor']:+.2f}" for _, r in sub.iterrows()))
+        return "volume axis: " + ", ".join(f"{int(r['tokens']):,} tokens {r['above_floor']:+.2f}" for _, r in sub.iterrows())
+    parts = [part(a) for a in ("size", "volume") if (learnt["axis"] == a).any()]
+    return (f"Left to learn, in held-out bits per token above the world's exact {floor:.3f} (mean over seeds): "
+            + "; ".join(parts) + ".")
+
+
 @dataclass
 class ScaleResult:
     """One scale study: the raw curves, the tidy measures, their sweep table, the verdict rows and a summary."""
