@@ -131,7 +131,7 @@ def verdict_text(rows: pd.DataFrame, measures: pd.DataFrame | None = None) -> st
     others = rows[~rows["headline"]]
     lines = []
     for _, r in others.iterrows():
-        if r["verdict"] == NOT_RUN and all(f == NOT_RUN for f in str(r["control_finding"]).split("; ")):
+        if r["verdict"] == NOT_RUN and r["finding"] == NOT_RUN and all(f in (NOT_RUN, "") for f in str(r["control_finding"]).split("; ")):
             lines.append(f"- {r['axis']}, {MEASURE_WORDS[r['measure']]}: **not measurable here**, for the same reason "
                          "(no pre-training seed has three curves that stage 1 moved, on the bases or on their controls)")
         else:
