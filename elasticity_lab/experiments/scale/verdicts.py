@@ -161,7 +161,7 @@ def _not_measurable(r: Any, measures: pd.DataFrame | None) -> str:
             f"{lifts} Stage 1 barely moved some of these bases, so their curves have no rebound to time, and fewer than three points "
             "per seed give no rank trend. This is no evidence either way about the claim. What would test it: a stage 1 "
             "that lifts every base of the axis (more positive examples than N_a, or a higher learning rate), or bases "
-            "that have learnt more of the world before it (larger pre-training budgets, as at the `full` scale).")
+            "that have learnt more of the world before it (larger pre-training budgets and later checkpoints, as at the `full` scale).")
 
 
 def _num(v: float) -> str:
