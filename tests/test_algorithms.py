@@ -229,6 +229,8 @@ def test_unlifted_controls_are_called_not_measurable_and_kl_claims_need_an_inter
     assert "differs from zero for dpo" in al.alignment_text(al.algorithm_table(apart), 0.6, apart)
     assert "went past it" in al.rebound_text(al.algorithm_table(summ), 32)
     assert "went past it" not in al.rebound_text(al.algorithm_table(_summary(lost=0.8)), 32)
+    flat = _summary(per_alg={"kto": {"n_half": math.nan}})
+    assert "kto no rebound to time" in al.rebound_text(al.algorithm_table(flat), 32)
     from elasticity_lab.plots.algorithms import verdict_table
 
     shown_rows = verdict_table(t)["estimate [95 % interval]"].tolist()

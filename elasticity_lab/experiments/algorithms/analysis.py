@@ -76,6 +76,7 @@ def algorithm_table(summary: pd.DataFrame, base_kind: str = "pretrained") -> pd.
             row[col] = float(v.mean()) if len(v) else float("nan")
             row[f"{col}_std"] = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
         row["halfway_reached"] = int(np.isfinite(g["n_half"].to_numpy(float)).sum())
+        row["nothing_lifted"] = int(np.isnan(g["n_half"].to_numpy(float)).sum())
         row["base_rule"] = float(g["base_rule"].mean())
         rows.append(row)
     return pd.DataFrame(rows)
@@ -125,7 +126,7 @@ def _kl_comparison(summary: pd.DataFrame) -> str:
         text += "differs from zero for " + ", ".join(apart)
     if alike:
         text += ("; " if apart else "") + "cannot be told from zero for " + ", ".join(alike)
-    return text + (". So the algorithms that reach a similar score do not all move the model equally far from its base."
+    return text + (". So not every algorithm moves the model as far from its base as SFT does."
                    if apart else ". No algorithm's KL differs from SFT's beyond the seed spread.")
 
 
@@ -135,7 +136,8 @@ def rebound_text(table: pd.DataFrame, n_align: int) -> str:
         return "Stage 2 was not run."
     def one(r: pd.Series) -> str:
         half = (f"{_pm(r['n_half'], r['n_half_std'], 0)} examples to halfway ({int(r['halfway_reached'])}/{int(r['seeds'])} "
-                "seeds got there)") if r["halfway_reached"] else "never halfway on the grid"
+                "seeds got there)") if r["halfway_reached"] else (
+            "no rebound to time (stage 1 lifted nothing)" if r.get("nothing_lifted", 0) == r["seeds"] else "never halfway on the grid")
         lost = (f"{_pm(r['lost_share'], r['lost_share_std'], 2)} of the gain undone at n = {n_align}"
                 if np.isfinite(r["lost_share"]) else "no gain to undo")
         return f"{r['algorithm']} {half}, {lost}, ending at {_pm(r['settled'], r['settled_std'], 2)}"
