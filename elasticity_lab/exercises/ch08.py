@@ -1,4 +1,4 @@
-"""Checks for chapter 8, "Does elasticity grow with size and pre-training volume?"."""
+"""Checks for chapter 8, "Scale and algorithm" (its first part: does elasticity grow with size and pre-training volume?)."""
 
 from __future__ import annotations
 
