@@ -447,7 +447,7 @@ def test_positive_control_cannot_pass_by_itself_and_its_failure_is_said_plainly(
     # ... one under which nothing moves has a slope of 1 too (stage 1 displaced every world alike), but it does not pass
     _, slopes = _attractor_levels(lambda kind, rate, start: start, kinds=("pretrained",), perturbation="positive_control")
     rows = rb.attractor_verdicts(slopes)
-    assert all(abs(s - 1) < 0.1 for s in slopes["slope_mean"])
+    assert all(abs(s - 1) < 0.15 for s in slopes["slope_mean"])
     assert {r["shows"] for r in rows} == {"does not show"}
     text = rb.positive_control_text(rows)
     assert "does not pass" in text and "undermines every attractor row" in text
