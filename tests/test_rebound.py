@@ -466,7 +466,7 @@ def test_directional_from_above_counts_only_stopping_at_the_base() -> None:
     assert shows[("directional", "above")] == "does not show"  # moved the way the data push, and not to the base
     assert shows[("directional", "below")] == "shows"  # moved against the push
     # stopping exactly at the base from above does show
-    _, at_base = _attractor_levels(lambda kind, rate, start: rate, perturbation="directional")
+    _, at_base = _attractor_levels(lambda kind, rate, start: rate, perturbation="directional", noise=0.005)
     assert {r["shows"] for r in rb.attractor_verdicts(at_base)} == {"shows"}
 
 
