@@ -492,3 +492,9 @@ def test_score_comparison_says_where_the_two_scores_disagree() -> None:
     result = rb.ReboundResult(same.config, curves, fits, rb.kl_table(fits), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     text = rb.score_comparison(result)
     assert "do not tell the same story" in text and "returns to the base" in text and "nan" not in text
+
+
+def test_positive_control_not_run_where_stage1_did_not_move() -> None:
+    _, slopes = _attractor_levels(lambda kind, rate, start: rate, kinds=("pretrained",), perturbation="positive_control", shift=0.02)
+    rows = rb.attractor_verdicts(slopes)
+    assert {r["shows"] for r in rows} == {"not run"} and "not run at this scale" in rb.positive_control_text(rows)

@@ -212,6 +212,9 @@ def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_marg
                   else UNDECIDED)
             evidence += (f"; slope within 1 ± {slope_margin}: {parts[0]}, fraction recovered within 1 ± {slope_margin}: {parts[1]} "
                          f"(both are needed: a model that never moves also has a slope near 1)")
+            if r["abs_displacement"] < min_displacement:
+                pc = NOT_RUN
+                evidence += f"; not run: stage 1 moved the pre-trained bases by less than {min_displacement:.2f}"
             rows.append(_row(f"attractor check: the positive control pulls each world to its base rate (slope and fraction "
                              f"recovered 1 ± {slope_margin}), from {r['direction']}", pc, NA, iv, evidence))
             continue
