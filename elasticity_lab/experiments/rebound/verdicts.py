@@ -216,7 +216,8 @@ def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_marg
                 pc = NOT_RUN
                 evidence += f"; not run: stage 1 moved the pre-trained bases by less than {min_displacement:.2f}"
             rows.append(_row(f"attractor check: the positive control pulls each world to its base rate (slope and fraction "
-                             f"recovered 1 ± {slope_margin}), from {r['direction']}", pc, NA, iv, evidence))
+                             f"recovered 1 ± {slope_margin}), from {r['direction']}", pc, NA,
+                             f"slope {iv.text(2)}; recovered {rec.text(2)}", evidence))
             continue
         if r["perturbation"] == "directional" and r["direction"] == "above":
             # the directional data push refusal down in every world, so from above moving toward the base is what they
