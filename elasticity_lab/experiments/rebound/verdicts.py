@@ -83,8 +83,11 @@ def verdicts(result: ReboundResult, *, metric: str = "rule", aligned_needed: flo
     - *Faster than a control*: control minus pre-trained n-to-halfway at the same N_a, > 0.
     - *KL grows with N_a*: Spearman(N_a, stage-1 KL) > 0; survives if it also shows at fixed steps.
     - *Fewer negative examples to ε*: Spearman(N_a, n to KL < ε) < 0, ε per curve (see the config).
-    - *Attractor* (per perturbation and arm): the pre-trained slope of settling level on base rate > 0,
-      surviving where pre-trained minus lightly pre-trained slope > 0.
+    - *Fewer negative examples to ε*: undecided (not "not run") where the curves ran but too few reached ε.
+    - *Attractor* (per perturbation and arm): the pre-trained fraction recovered > 0 (not within ± 0.2 of 0, not
+      past 1.2; for the directional data from above, within 1 ± 0.2), surviving where pre-trained minus lightly
+      pre-trained slope > 0; the positive control needs slope and fraction recovered both 1 ± 0.3
+      (:func:`attractor_verdicts`).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
