@@ -77,7 +77,7 @@ def test_kl_threshold_search_on_a_hand_made_table() -> None:
     assert row["n_to_epsilon_mean"] == pytest.approx(12.0)  # seeds 0 and 1: 16 and 8
 
 
-def _attractor_levels(settle, kinds=("pretrained", "light"), seeds=(0, 1, 2), noise=0.02, shift=0.2):
+def _attractor_levels(settle, kinds=("pretrained", "light"), seeds=(0, 1, 2), noise=0.02, shift=0.2, perturbation="neutral"):
     """Synthetic attractor curves: every world displaced by ``shift`` in stage 1, then settling at ``settle(kind, rate, start)``."""
     rng = np.random.default_rng(0)
     rows = []
@@ -89,7 +89,7 @@ def _attractor_levels(settle, kinds=("pretrained", "light"), seeds=(0, 1, 2), no
                     end = settle(kind, rate, start) + rng.normal(0, noise)
                     for n in (0, 64, 128, 256, 384):
                         y = end + (start - end) * np.exp(-n / 60)
-                        rows.append({"perturbation": "neutral", "base_kind": kind, "direction": direction, "base_rate": rate,
+                        rows.append({"perturbation": perturbation, "base_kind": kind, "direction": direction, "base_rate": rate,
                                      "pretrain_seed": ps, "seed": 0, "n": n, "rule": y, "base_rule": rate, "kl": 0.1})
     levels = rb.attractor_levels(pd.DataFrame(rows))
     return levels, rb.attractor_slopes(levels).assign(metric="rule")
@@ -437,3 +437,64 @@ def test_cli_at_full_scale_offline_says_what_to_run_instead(tmp_path) -> None:
     assert proc.returncode != 0 and time.perf_counter() - start < 60
     assert "--scale reader" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_positive_control_cannot_pass_by_itself_and_its_failure_is_said_plainly() -> None:
+    # a positive control that brings every world back to its own rate passes ...
+    _, slopes = _attractor_levels(lambda kind, rate, start: rate, kinds=("pretrained",), perturbation="positive_control")
+    rows = rb.attractor_verdicts(slopes)
+    assert [r["shows"] for r in rows] == ["shows", "shows"] and "passes" in rb.positive_control_text(rows)
+    # ... one under which nothing moves has a slope of 1 too (stage 1 displaced every world alike), but it does not pass
+    _, slopes = _attractor_levels(lambda kind, rate, start: start, kinds=("pretrained",), perturbation="positive_control")
+    rows = rb.attractor_verdicts(slopes)
+    assert all(abs(s - 1) < 0.15 for s in slopes["slope_mean"])
+    assert {r["shows"] for r in rows} == {"does not show"}
+    text = rb.positive_control_text(rows)
+    assert "does not pass" in text and "undermines every attractor row" in text
+    assert "does not pass" in rb.verdict_text(rows)
+    assert rb.positive_control_text([]) == ""
+
+
+def test_directional_from_above_counts_only_stopping_at_the_base() -> None:
+    # halfway back: a return under neutral data, but from above the directional data push that way in every world
+    halfway = lambda kind, rate, start: (rate + start) / 2  # noqa: E731
+    _, neutral = _attractor_levels(halfway)
+    _, directional = _attractor_levels(halfway, perturbation="directional")
+    shows = {(r["finding"].split("(")[1].split(" ")[0], r["finding"].rsplit("from ", 1)[1].split(":")[0]): r["shows"]
+             for r in rb.attractor_verdicts(neutral) + rb.attractor_verdicts(directional)}
+    assert shows[("neutral", "above")] == "shows" and shows[("neutral", "below")] == "shows"
+    assert shows[("directional", "above")] == "does not show"  # moved the way the data push, and not to the base
+    assert shows[("directional", "below")] == "shows"  # moved against the push
+    # stopping exactly at the base from above does show
+    _, at_base = _attractor_levels(lambda kind, rate, start: rate, perturbation="directional", noise=0.005)
+    assert {r["shows"] for r in rb.attractor_verdicts(at_base)} == {"shows"}
+
+
+def test_fewer_examples_to_epsilon_is_undecided_not_not_run_when_too_few_curves_reach_it() -> None:
+    base = _decay_curves(lambda kind: 0.2)
+    curves = base.curves.copy()
+    curves.loc[curves["n_align"] > 16, "kl"] = 0.3  # only the smallest N_a ever comes back below ε
+    fits = pd.concat([rb.curve_fits(curves, metric=m) for m in rb.METRICS], ignore_index=True)
+    result = rb.ReboundResult(base.config, curves, fits, rb.kl_table(fits), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    row = next(r for r in rb.verdicts(result) if "below ε" in r["finding"])
+    assert row["shows"] == "undecided" and row["estimate"] == "3 of 9 curves reached ε"
+    # every curve reaches ε, the larger N_a later (their KL floor is higher): measured, and the claim does not show
+    row = next(r for r in rb.verdicts(base) if "below ε" in r["finding"])
+    assert row["shows"] == "does not show"
+
+
+def test_score_comparison_says_where_the_two_scores_disagree() -> None:
+    same = _decay_curves(lambda kind: 0.2)
+    assert "same verdict on all" in rb.score_comparison(same)
+    curves = same.curves.copy()
+    curves["likelihood"] = _decay_curves(lambda kind: 0.0).curves["rule"].to_numpy()  # the likelihood score overshoots to 0
+    fits = pd.concat([rb.curve_fits(curves, metric=m) for m in rb.METRICS], ignore_index=True)
+    result = rb.ReboundResult(same.config, curves, fits, rb.kl_table(fits), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    text = rb.score_comparison(result)
+    assert "do not tell the same story" in text and "returns to the base" in text and "nan" not in text
+
+
+def test_positive_control_not_run_where_stage1_did_not_move() -> None:
+    _, slopes = _attractor_levels(lambda kind, rate, start: rate, kinds=("pretrained",), perturbation="positive_control", shift=0.02)
+    rows = rb.attractor_verdicts(slopes)
+    assert {r["shows"] for r in rows} == {"not run"} and "not run at this scale" in rb.positive_control_text(rows)

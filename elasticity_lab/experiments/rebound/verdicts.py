@@ -83,8 +83,11 @@ def verdicts(result: ReboundResult, *, metric: str = "rule", aligned_needed: flo
     - *Faster than a control*: control minus pre-trained n-to-halfway at the same N_a, > 0.
     - *KL grows with N_a*: Spearman(N_a, stage-1 KL) > 0; survives if it also shows at fixed steps.
     - *Fewer negative examples to ε*: Spearman(N_a, n to KL < ε) < 0, ε per curve (see the config).
-    - *Attractor* (per perturbation and arm): the pre-trained slope of settling level on base rate > 0,
-      surviving where pre-trained minus lightly pre-trained slope > 0.
+    - *Fewer negative examples to ε*: undecided (not "not run") where the curves ran but too few reached ε.
+    - *Attractor* (per perturbation and arm): the pre-trained fraction recovered > 0 (not within ± 0.2 of 0, not
+      past 1.2; for the directional data from above, within 1 ± 0.2), surviving where pre-trained minus lightly
+      pre-trained slope > 0; the positive control needs slope and fraction recovered both 1 ± 0.3
+      (:func:`attractor_verdicts`).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -114,7 +117,7 @@ def rebound_verdicts(result: ReboundResult, *, metric: str = "rule", aligned_nee
             if len(c):
                 ctls.append((label, c, float(np.nanmean(np.abs(c["displacement"])))))
         moved = [(label, c) for label, c, lift in ctls if lift >= aligned_needed]
-        unmoved = "; ".join(f"{label} not counted (stage 1 moved it by only {lift:.2f})" for label, _, lift in ctls if lift < aligned_needed)
+        unmoved = "; ".join(f"{label} not counted (stage 1 moved it by only {lift:.2f}, less than the {aligned_needed:.2f} needed)" for label, _, lift in ctls if lift < aligned_needed)
 
         shows, iv, margin, rec = returns(m)
         lift_main = float(np.nanmean(np.abs(m["displacement"]))) if len(m) else math.nan
@@ -141,7 +144,7 @@ def rebound_verdicts(result: ReboundResult, *, metric: str = "rule", aligned_nee
         for label, ctl, lift in ctls:
             name = f"{task}: the pre-trained base rebounds faster than {label}"
             if lift < aligned_needed:
-                rows.append(_row(name, NOT_RUN, NA, NOT_RUN, f"not run: stage 1 moved the {label} base by only {lift:.2f}"))
+                rows.append(_row(name, NOT_RUN, NA, NOT_RUN, f"not run: stage 1 moved the {label} base by only {lift:.2f}, less than the {aligned_needed:.2f} needed"))
                 continue
             same = m[m["n_align"].isin(ctl["n_align"].unique())]
             diff = difference_interval(ctl["n_half"], same["n_half"], cluster_of(ctl), cluster_of(same))
@@ -155,9 +158,13 @@ def rebound_verdicts(result: ReboundResult, *, metric: str = "rule", aligned_nee
         rows.append(_row(f"{task}: KL after alignment grows with N_a", d1, _survival(d1, decide(tf1)), t1,
                          f"Spearman(N_a, KL after stage 1) per seed {t1.text(2)} at one epoch, {tf1.text(2)} at fixed steps"))
         te = trend_interval(k["n_align"], k["n_to_epsilon"], cluster_of(k))
-        rows.append(_row(f"{task}: fewer negative examples bring the KL below ε as N_a grows", decide(te, direction="less"), NA, te,
+        de = decide(te, direction="less")
+        few = de == NOT_RUN and len(k) > 0  # the curves ran, but too few reached ε within a seed to give a trend
+        rows.append(_row(f"{task}: fewer negative examples bring the KL below ε as N_a grows", UNDECIDED if few else de, NA,
+                         f"{int(k['n_to_epsilon'].notna().sum())} of {len(k)} curves reached ε" if few else te,
                          f"Spearman(N_a, n to KL < ε) per seed {te.text(2)}; {result.config.epsilon_text()}; curves reaching ε: "
-                         f"{int(k['n_to_epsilon'].notna().sum())} of {len(k)}"))
+                         f"{int(k['n_to_epsilon'].notna().sum())} of {len(k)}"
+                         + ("; a trend needs three sizes of N_a reaching ε in a seed, and no seed has them" if few else "")))
     return rows
 
 
@@ -169,15 +176,19 @@ def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_marg
                        control_share: float = 0.5, min_displacement: float = 0.1, overshoot: float = 0.2) -> list[dict[str, Any]]:
     """The attractor test's rows, per perturbation and arm.
 
-    Stage 1 displaces every world by the same amount, so a model that does not move at all also has a
+    Stage 1 aims to displace every world by the same amount, so a model that does not move at all also has a
     slope of 1 against the base rate: the slope alone cannot show an attractor. The rules: a finding
     **shows** where the pre-trained models recovered part of the way back to their own base rate
     (fraction recovered > 0) and were not driven past it (an interval wholly above 1 + ``overshoot`` does not
-    show: that is the perturbation's own floor); it **survives** where, on top, the pre-trained slope minus the lightly
+    show: that is the perturbation's own floor); a fraction recovered within ± ``overshoot`` of 0 does not show (the
+    models stayed where stage 1 left them). The *directional* perturbation pushes refusal down in every world, so
+    from above it moves the models toward their base whatever the world: there it shows only where the fraction
+    recovered lies within 1 ± ``overshoot`` (it stopped at the base); it **survives** where, on top, the pre-trained slope minus the lightly
     pre-trained slope excludes 0 (the statistic of the test; the estimate column). The lightly
     pre-trained control counts only where stage 1 moved it at least ``control_share`` as far as the
-    pre-trained bases. The positive control asks instead whether the pre-trained slope is 1 within
-    ``slope_margin``: the test must see an attractor where there certainly is one. Where stage 1 moved the
+    pre-trained bases. The positive control asks instead whether the pre-trained slope *and* the fraction recovered are
+    both 1 within ``slope_margin`` (a model that never moves has a slope near 1 too): the test must see an attractor
+    where there certainly is one, and where it does not, no attractor row can be read (:func:`positive_control_text`). Where stage 1 moved the
     pre-trained bases by less than ``min_displacement`` on average, there is nothing to return from: not run.
     """
     rows: list[dict[str, Any]] = []
@@ -192,15 +203,33 @@ def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_marg
         rec = Interval(r["recovered_mean"], r["recovered_low"], r["recovered_high"], n=int(r["seeds"]), method="t over seed means")
         counted = math.isfinite(r["light_displacement"]) and r["light_displacement"] >= control_share * r["abs_displacement"]
         label = PERTURBATION_LABEL.get(r["perturbation"], r["perturbation"])
-        light_text = f"{r['light_displacement']:.2f}" if math.isfinite(r["light_displacement"]) else "not run"
+        light_text = (f"the light ones by {r['light_displacement']:.2f} on average" if math.isfinite(r["light_displacement"])
+                      else "the light ones were not run")
         evidence = (f"pre-trained slope {iv.text(2)}; pre-trained minus lightly pre-trained slope {diff.text(2)}; fraction of the "
-                    f"way back to the own base rate {rec.text(2)}; stage 1 moved the pre-trained bases by {r['abs_displacement']:.2f}, "
-                    f"the light ones by {light_text} on average")
+                    f"way back to the own base rate {rec.text(2)}; stage 1 moved the pre-trained bases by {r['abs_displacement']:.2f} "
+                    f"on average, {light_text}")
         if r["perturbation"] == "positive_control":
-            rows.append(_row(f"attractor check: the positive control pulls each world to its base rate (slope 1 ± {slope_margin}), "
-                             f"from {r['direction']}", within(iv, 1.0, slope_margin), NA, iv, evidence))
+            # both: stage 1 displaces every world alike, so a model that never moves has a slope near 1 as well
+            parts = [within(iv, 1.0, slope_margin), within(rec, 1.0, slope_margin)]
+            pc = (NOT_RUN if NOT_RUN in parts else SHOWS if all(p == SHOWS for p in parts) else ABSENT if ABSENT in parts
+                  else UNDECIDED)
+            evidence += (f"; slope within 1 ± {slope_margin}: {parts[0]}, fraction recovered within 1 ± {slope_margin}: {parts[1]} "
+                         f"(both are needed: a model that never moves also has a slope near 1)")
+            if r["abs_displacement"] < min_displacement:
+                pc = NOT_RUN
+                evidence += f"; not run: stage 1 moved the pre-trained bases by less than {min_displacement:.2f}"
+            rows.append(_row(f"attractor check: the positive control pulls each world to its base rate (slope and fraction "
+                             f"recovered 1 ± {slope_margin}), from {r['direction']}", pc, NA,
+                             f"slope {iv.text(2)}; recovered {rec.text(2)}", evidence))
             continue
-        shows = decide(rec)
+        if r["perturbation"] == "directional" and r["direction"] == "above":
+            # the directional data push refusal down in every world, so from above moving toward the base is what they
+            # do anyway: only stopping at the base (fraction recovered near 1, not past it) can tell an attractor
+            shows = within(rec, 1.0, overshoot)
+            evidence += (f"; the directional data push refusal down in every world, so from above only stopping at the base "
+                         f"counts (fraction recovered within 1 ± {overshoot:g}): {shows}")
+        else:
+            shows = decide(rec, margin=overshoot)  # within ± overshoot of 0: stayed where stage 1 left it
         if shows == SHOWS and decide(rec, null=1.0 + overshoot) == SHOWS:
             shows = ABSENT  # driven past its own base rate: the perturbation's floor, not a return to the base
             evidence += f"; overshot: the fraction recovered lies beyond 1 + {overshoot:g} (past the base's own rate)"
@@ -257,7 +286,47 @@ def verdict_text(rows: Sequence[dict[str, Any]]) -> str:
         f"or the lightly pre-trained bases do as well): {items(pick('survives_controls', 'does not survive'))}.",
         f"**Shows, but its controls cannot decide** (undecided or not run): "
         f"{items([x for x in pick('survives_controls', UNDECIDED, NOT_RUN) if x not in pick('shows', NOT_RUN)])}.",
-    ])
+    ] + ([positive_control_text(rows)] if positive_control_text(rows) else []))
+
+
+def positive_control_text(rows: Sequence[dict[str, Any]]) -> str:
+    """What the attractor test's positive control says about the rest of the test (Markdown; empty where it was not run).
+
+    The positive control feeds each world its own pre-training mix, which must pull it back to its own base rate.
+    Where it does not pass, the test has not shown that it can see an attractor that is certainly there, and every
+    attractor row must be read with that: this is said plainly, generated from the rows."""
+    pcs = [r for r in rows if r["finding"].startswith("attractor check")]
+    if not pcs:
+        return ""
+    said = "; ".join(f"from {r['finding'].rsplit('from ', 1)[-1]}: {r['shows']}" for r in pcs)
+    if all(r["shows"] == NOT_RUN for r in pcs):
+        return "The positive control was not run at this scale, so the attractor rows cannot be checked against it."
+    if all(r["shows"] == SHOWS for r in pcs):
+        return (f"**The positive control passes** ({said}): fed its own pre-training mix, each world returns to its own base "
+                f"rate, so the test can see an attractor where there is one, and its other rows can be read.")
+    return (f"**The positive control does not pass** ({said}). Fed samples of its own pre-training distribution, the "
+            f"models were not shown to return to their own base rates, so this test has not shown that it can see an "
+            f"attractor where there certainly is one. That undermines every attractor row at this scale: a \"does not "
+            f"show\" or \"undecided\" there is no evidence against an attractor, and a \"shows\" there cannot be trusted until the positive control passes.")
+
+
+def score_comparison(result: ReboundResult) -> str:
+    """Do the rule score and the likelihood score give the same verdicts? Finding by finding, from the verdict rows
+    (Markdown), so that the chapter never says the two "tell the same story" where they do not."""
+    rule = {r["finding"]: r for r in verdicts(result, metric="rule")}
+    lik = {r["finding"]: r for r in verdicts(result, metric="likelihood")}
+    common = [f for f in rule if f in lik]
+    if not common:
+        return "The likelihood score was not run at this scale."
+    key = ("shows", "survives_controls")
+    differ = [f for f in common if tuple(rule[f][k] for k in key) != tuple(lik[f][k] for k in key)]
+    if not differ:
+        return f"The rule score and the likelihood score give the same verdict on all {len(common)} findings."
+    said = "; ".join(f"*{f}*: rule score {rule[f]['shows']} ({rule[f]['estimate']}), likelihood score {lik[f]['shows']} "
+                     f"({lik[f]['estimate']})" for f in differ)
+    return (f"The two scores **do not tell the same story**: their verdicts differ on {len(differ)} of {len(common)} findings "
+            f"({said}). They agree on the other {len(common) - len(differ)}. Where they differ, read the likelihood "
+            f"score with the probability mass it covers.")
 
 
 # --------------------------------------------------------------------------- the attractor table and the chapter's prose
@@ -302,9 +371,11 @@ def rebound_prose(result: ReboundResult, *, metric: str = "rule") -> str:
                    f"In full: {r['evidence']}.")
     for r in _find(rows, "faster rebound") + _find(rows, "KL after alignment") + _find(rows, "below ε"):
         out.append(f"*{r['finding']}*: {r['shows']} ({r['estimate']}); survives: {r['survives_controls']}.")
+    if positive_control_text(rows):
+        out.append(positive_control_text(rows))
     for r in [r for r in rows if r["finding"].startswith("attractor")]:
         out.append(f"*{r['finding']}*: {r['shows']}; survives the lightly pre-trained control: {r['survives_controls']} "
-                   f"({r['estimate']}). {r['evidence']}.")
+                   f"({r['estimate']}). {r['evidence'][:1].upper() + r['evidence'][1:]}.")
     if not out:
         return "Nothing was run at this scale."
     return "\n\n".join(out)
