@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,7 @@ from elasticity_lab.lm.presets import cpu_threads
 from elasticity_lab.lm.training import (
     SFTConfig,
     attach_lora,
+    example_order,
     lr_factor,
     make_optimizer,
     model_device,
@@ -279,11 +279,7 @@ def _train(model: Any, tokenizer: Any, items: list[Any], config: PreferenceConfi
     else:
         encoded = [(encode_example(tokenizer, p, c), encode_example(tokenizer, p, r)) for p, c, r in items]
     n = len(items)
-    total = config.max_steps if config.max_steps is not None else max(1, math.ceil(config.epochs * n / config.batch_size))
-    rng = np.random.default_rng(config.seed)
-    order: list[int] = []
-    while len(order) < total * config.batch_size:
-        order.extend(rng.permutation(n).tolist())
+    total, order = example_order(config, n)
     opt = make_optimizer(model.parameters(), config.optimizer, config.learning_rate, config.betas, config.weight_decay)
     warmup = int(config.warmup_fraction * total)
     rows: list[tuple[int, int, float, float]] = []

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +41,7 @@ from elasticity_lab.core.config import check_int, check_positive, check_range
 from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.lm.preference import _prepare, frozen, sequence_logps
 from elasticity_lab.lm.presets import cpu_threads
-from elasticity_lab.lm.training import SFTConfig, lr_factor, make_optimizer, model_device
+from elasticity_lab.lm.training import SFTConfig, example_order, lr_factor, make_optimizer, model_device
 
 Reward = Callable[[Sequence[str], Sequence[str]], Any]
 
@@ -147,11 +146,7 @@ def _train(model: Any, tokenizer: Any, prompts: list[str], reward: Reward, confi
         ref_model = ref_model.eval()
     model = _prepare(model, config, copy_model)
     n = len(prompts)
-    total = config.max_steps if config.max_steps is not None else max(1, math.ceil(config.epochs * n / config.batch_size))
-    rng = np.random.default_rng(config.seed)
-    order: list[int] = []
-    while len(order) < total * config.batch_size:
-        order.extend(rng.permutation(n).tolist())
+    total, order = example_order(config, n)
     opt = make_optimizer(model.parameters(), config.optimizer, config.learning_rate, config.betas, config.weight_decay)
     warmup = int(config.warmup_fraction * total)
     rows: list[dict[str, float]] = []

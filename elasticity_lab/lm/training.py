@@ -130,6 +130,18 @@ class SFTResult:
 # --------------------------------------------------------------------------- shared pieces
 
 
+def example_order(config: Any, n: int) -> tuple[int, list[int]]:
+    """The number of optimiser steps and the order in which the ``n`` examples are drawn: ``max_steps`` or
+    ``epochs`` worth of batches, each epoch a fresh permutation from ``config.seed`` (SFT, preference and RL
+    loops share it, so the same config draws the same batches in each)."""
+    total = config.max_steps if config.max_steps is not None else max(1, math.ceil(config.epochs * n / config.batch_size))
+    rng = np.random.default_rng(config.seed)
+    order: list[int] = []
+    while len(order) < total * config.batch_size:
+        order.extend(rng.permutation(n).tolist())
+    return total, order
+
+
 def make_optimizer(params: Any, name: str, lr: float, betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """AdamW, Adam or SGD over ``params`` (``foreach`` kernels: fewer Python calls per step; on CUDA, Adam and
     AdamW use the fused kernel, one launch per step)."""
@@ -279,11 +291,7 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
     encoded = [encode_example(tokenizer, p, r) for p, r in pairs]
 
     n = len(encoded)
-    total = config.max_steps if config.max_steps is not None else max(1, math.ceil(config.epochs * n / config.batch_size))
-    rng = np.random.default_rng(config.seed)
-    order: list[int] = []
-    while len(order) < total * config.batch_size:
-        order.extend(rng.permutation(n).tolist())
+    total, order = example_order(config, n)
 
     opt = make_optimizer(model.parameters(), config.optimizer, config.learning_rate, config.betas, config.weight_decay)
     warmup = int(config.warmup_fraction * total)
