@@ -46,6 +46,7 @@ from elasticity_lab.lm.training import (
     lr_factor,
     make_optimizer,
     model_device,
+    plain_step,
 )
 
 ALGORITHMS: tuple[str, ...] = ("dpo", "kto", "simpo")
@@ -289,14 +290,8 @@ def _train(model: Any, tokenizer: Any, items: list[Any], config: PreferenceConfi
     for step in progress_bar(range(total), desc=algo.upper(), enabled=progress, leave=False):
         idx = order[step * config.batch_size:(step + 1) * config.batch_size]
         factor = lr_factor(step, total, config.schedule, warmup)
-        for group in opt.param_groups:
-            group["lr"] = config.learning_rate * factor
         loss = batch_loss(model, ref_model, [items[i] for i in idx], [encoded[i] for i in idx], pad, config)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.grad_clip)
-        opt.step()
+        plain_step(model, opt, loss, config.learning_rate * factor, config.grad_clip)
         value = float(loss.detach())
         seen += len(idx)
         rows.append((step + 1, seen, value, config.learning_rate * factor))

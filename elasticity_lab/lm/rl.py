@@ -41,7 +41,7 @@ from elasticity_lab.core.config import check_int, check_positive, check_range
 from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.lm.preference import _prepare, frozen, sequence_logps
 from elasticity_lab.lm.presets import cpu_threads
-from elasticity_lab.lm.training import SFTConfig, example_order, lr_factor, make_optimizer, model_device
+from elasticity_lab.lm.training import SFTConfig, example_order, lr_factor, make_optimizer, model_device, plain_step
 
 Reward = Callable[[Sequence[str], Sequence[str]], Any]
 
@@ -158,14 +158,8 @@ def _train(model: Any, tokenizer: Any, prompts: list[str], reward: Reward, confi
         responses = generate(model, tokenizer, repeated, max_new_tokens=config.max_new_tokens,
                              temperature=config.temperature, seed=config.seed * 1_000_003 + step)
         factor = lr_factor(step, total, config.schedule, warmup)
-        for group in opt.param_groups:
-            group["lr"] = config.learning_rate * factor
         loss, stats = rloo_step_loss(model, ref_model, tokenizer, repeated, responses, reward, config)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.grad_clip)
-        opt.step()
+        plain_step(model, opt, loss, config.learning_rate * factor, config.grad_clip)
         value = float(loss.detach())
         rows.append({"step": step + 1, "prompts": (step + 1) * config.batch_size, "loss": value,
                      "lr": config.learning_rate * factor, **stats})

@@ -142,6 +142,18 @@ def example_order(config: Any, n: int) -> tuple[int, list[int]]:
     return total, order
 
 
+def plain_step(model: Any, opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float, grad_clip: float | None) -> None:
+    """One optimiser step at learning rate ``lr`` without loss scaling, gradients clipped to ``grad_clip``
+    over the trainable parameters (the preference and RL loops; SFT's loop adds fp16 loss scaling)."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], grad_clip)
+    opt.step()
+
+
 def make_optimizer(params: Any, name: str, lr: float, betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """AdamW, Adam or SGD over ``params`` (``foreach`` kernels: fewer Python calls per step; on CUDA, Adam and
     AdamW use the fused kernel, one launch per step)."""
