@@ -46,29 +46,32 @@ def bernoulli_entropy(p: float, unit: str = "bits") -> float:
     return entropy([p, 1.0 - p], unit)
 
 
-def cross_entropy(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray, unit: str = "bits") -> float:
-    """H(p, q) = -Σ p log q: the ideal code length of data from ``p`` under a model ``q`` (inf if q misses p).
-
-    Equals H(p) + KL(p||q): a wrong model costs exactly its KL divergence in extra code length.
-    """
+def _pair(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray, unit: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``p`` and ``q`` as float arrays of one shape and the mask of p's support; the mask is None where q
+    gives zero probability to something p can emit (cross-entropy and KL are then infinite)."""
     check_choice("unit", unit, UNITS)
     pa, qa = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
     if pa.shape != qa.shape:
         raise ValueError(f"p and q must have the same length, got {pa.size} and {qa.size}.")
     mask = pa > 0
-    if np.any(qa[mask] <= 0):
+    return pa, qa, (None if np.any(qa[mask] <= 0) else mask)
+
+
+def cross_entropy(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray, unit: str = "bits") -> float:
+    """H(p, q) = -Σ p log q: the ideal code length of data from ``p`` under a model ``q`` (inf if q misses p).
+
+    Equals H(p) + KL(p||q): a wrong model costs exactly its KL divergence in extra code length.
+    """
+    pa, qa, mask = _pair(p, q, unit)
+    if mask is None:
         return math.inf
     return float(-(pa[mask] * _LOG[unit](qa[mask])).sum())
 
 
 def kl_divergence(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray, unit: str = "bits") -> float:
     """KL(p||q) = Σ p log(p/q), summed term by term (no cancellation of two large entropies)."""
-    check_choice("unit", unit, UNITS)
-    pa, qa = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
-    if pa.shape != qa.shape:
-        raise ValueError(f"p and q must have the same length, got {pa.size} and {qa.size}.")
-    mask = pa > 0
-    if np.any(qa[mask] <= 0):
+    pa, qa, mask = _pair(p, q, unit)
+    if mask is None:
         return math.inf
     return float((pa[mask] * _LOG[unit](pa[mask] / qa[mask])).sum())
 
