@@ -56,6 +56,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import importlib
     from pathlib import Path
 
+    from elasticity_lab.core import ranks
     from elasticity_lab.core.cache import atomic_write_text
     from elasticity_lab.core.config import SCALE_ENV_VAR, check_int, check_output_path, resolve_scale
 
@@ -66,6 +67,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:  # checked before the run, not after it
         check_output_path("--json", args.json)
     module = importlib.import_module(f"elasticity_lab.experiments.{args.experiment}")
+    ranks.setup()  # under `accelerate launch`: join the ranks before any model is placed on a card
     before = os.environ.get(SCALE_ENV_VAR)
     os.environ[SCALE_ENV_VAR] = scale  # so that a resolve_scale inside the run sees the flag too
     try:
@@ -75,12 +77,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
             os.environ.pop(SCALE_ENV_VAR, None)
         else:
             os.environ[SCALE_ENV_VAR] = before
+    if not ranks.is_main():  # every rank computed the same result; one writes it
+        ranks.shutdown()
+        return 0
     text = _json_text(result)
     if args.json:
         atomic_write_text(Path(args.json), text + "\n")
         print(f"wrote {args.json}")
     else:
         print(text)
+    ranks.shutdown()
     return 0
 
 
