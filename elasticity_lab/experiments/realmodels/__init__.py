@@ -16,7 +16,9 @@ from elasticity_lab.experiments.realmodels.verdicts import drops, early_drop, sa
 
 
 def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
-    """``python -m elasticity_lab run realmodels``: the sources, the tables as records and the verdicts (JSON-able)."""
+    """``python -m elasticity_lab run realmodels``: the sources, the tables as records and the verdicts (JSON-able), and
+    how many processes ran it (``accelerate launch``: every rank returns the same result; the CLI writes the main rank's)."""
+    from elasticity_lab.core import ranks
     from elasticity_lab.core.config import SCALES, check_choice
     from elasticity_lab.core.jsonio import jsonable
 
@@ -25,7 +27,7 @@ def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
     config = default_config(scale, **over)
     result = run_study(config, progress=False)
     d = drops(result.curves)
-    out = {"experiment": "realmodels", "config": config.to_dict(), "sources": result.sources.kind,
+    out = {"experiment": "realmodels", "processes": ranks.world_size(), "config": config.to_dict(), "sources": result.sources.kind,
            "message": result.sources.message, "tables": {"curves": result.curves.to_dict("records"), "drops": d.to_dict("records")},
            "verdicts": verdict_rows(d).drop(columns=["estimate", "low", "high"]).to_dict("records")}
     if len(result.resistance):
