@@ -1,6 +1,6 @@
 """Beyond one GPU: chapter 10's runners under ``accelerate launch``.
 
-The end-to-end test starts the shipped 2-process config (``configs/accelerate/cpu_2proc.yaml``: two ranks over gloo on
+The end-to-end test starts the shipped 2-process config (``elasticity_lab/assets/accelerate/cpu_2proc.yaml``: two ranks over gloo on
 the CPU) on the stand-ins at smoke, then runs the same study in one process, and holds the two to each other. The
 no-op path (one process: nothing wrapped, nothing broadcast) is tested on its own, so that the book's single-process
 numbers cannot move.
@@ -25,7 +25,7 @@ from elasticity_lab.core import ranks
 from elasticity_lab.lm import distributed
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU_CONFIG = ROOT / "configs" / "accelerate" / "cpu_2proc.yaml"
+CPU_CONFIG = ROOT / "elasticity_lab" / "assets" / "accelerate" / "cpu_2proc.yaml"
 TOLERANCE = 1e-4
 """How far a score of the 2-process run may sit from the 1-process one. Each rank trains on half of every batch, and
 :meth:`elasticity_lab.lm.distributed.DataParallel.loss` scales its summed token losses by the whole batch's token
@@ -74,7 +74,7 @@ def test_each_rank_takes_every_worlds_example() -> None:
 def test_shipped_configs_name_what_they_run() -> None:
     import yaml
 
-    configs = {p.stem: yaml.safe_load(p.read_text()) for p in (ROOT / "configs" / "accelerate").glob("*.yaml")}
+    configs = {p.stem: yaml.safe_load(p.read_text()) for p in (ROOT / "elasticity_lab" / "assets" / "accelerate").glob("*.yaml")}
     assert {"cpu_2proc", "ddp_multi_gpu", "fsdp_llama_7b_13b"} <= set(configs)
     for c in configs.values():
         assert c["mixed_precision"] == "no", "the library's own precision decides (lm.precision)"

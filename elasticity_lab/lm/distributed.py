@@ -4,7 +4,7 @@ What the SFT loop (:func:`elasticity_lab.lm.training.sft`) needs from a launcher
 
 - :func:`data_parallel` wraps the model and optimiser through accelerate's ``Accelerator``, which reads the launch
   config: DDP (each rank a full copy, gradients all-reduced) or FSDP (parameters, gradients and optimiser state
-  sharded over the ranks, for models that do not fit one card; ``configs/accelerate/``).
+  sharded over the ranks, for models that do not fit one card; ``elasticity_lab/assets/accelerate/``).
 - :meth:`DataParallel.share` gives each rank its part of the global batch (the loop draws the same batches on every
   rank, from the same seed, and each rank keeps every ``world``-th example).
 - :meth:`DataParallel.loss` makes the gradient the one of the whole batch: each rank's sum of token losses is divided
