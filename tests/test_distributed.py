@@ -84,6 +84,30 @@ def test_shipped_configs_name_what_they_run() -> None:
     assert fsdp["fsdp_config"]["fsdp_transformer_layer_cls_to_wrap"] == "LlamaDecoderLayer"
 
 
+def test_launch_commands_and_memory_arithmetic() -> None:
+    from elasticity_lab.experiments import realmodels as rm
+
+    cmd = rm.launch_command("ddp_multi_gpu", "paper", processes=8)
+    assert cmd.startswith("accelerate launch --config_file ") and "--num_processes 8" in cmd and "--scale paper" in cmd
+    assert str(rm.launch_config_path("ddp_multi_gpu")) in cmd and rm.launch_config_path("ddp_multi_gpu").is_file()
+    with pytest.raises(ValueError, match="name="):
+        rm.launch_command("tpu_pod")
+    assert rm.memory_per_card(1e9, 8, sharded=False) == pytest.approx(16.0)
+    assert rm.memory_per_card(1e9, 8, sharded=True) == pytest.approx(2.0)
+    script = rm.study_script()
+    compile(script, "study.py", "exec")
+    assert "Llama-2-13b-hf" in script and "ranks.is_main()" in script
+    assert all(m in rm.PARAMS for m in rm.PAPER_SIZE_MODELS), "the size axis needs their parameter counts"
+
+
+def test_paper_scale_is_realmodels_only(capsys) -> None:
+    from elasticity_lab.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "rebound", "--scale", "paper"])
+    assert exit_.value.code == 2 and "--scale='paper' is not allowed" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- two processes, end to end
 
 
