@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from typing import Any
 
 WORLD_SIZE_ENV_VAR = "WORLD_SIZE"
+FSDP_ENV_VAR = "ACCELERATE_USE_FSDP"
+"""What ``accelerate launch`` sets when its config says ``distributed_type: FSDP`` (with ``FSDP_*`` for the options)."""
 
 
 def launched() -> bool:
@@ -30,6 +32,11 @@ def launched() -> bool:
         return int(os.environ.get(WORLD_SIZE_ENV_VAR, "1") or 1) > 1
     except ValueError:
         return False
+
+
+def fsdp_launched() -> bool:
+    """Whether a launcher started this process as one of several and its config asks for FSDP."""
+    return launched() and os.environ.get(FSDP_ENV_VAR, "false").strip().lower() == "true"
 
 
 def setup() -> bool:

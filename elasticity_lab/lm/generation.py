@@ -16,6 +16,7 @@ import torch
 from elasticity_lab.lm.presets import autocast_for, inference_threads
 
 from elasticity_lab.lm.batching import encode_prompt, left_pad, pad_id_of
+from elasticity_lab.lm.distributed import is_sharded
 from elasticity_lab.core.config import check_int, check_positive, check_range, show_value
 
 MAX_NEW_TOKENS = 4096
@@ -58,6 +59,7 @@ def generate(
         return []
     pad = pad_id_of(tokenizer)
     device = next(model.parameters()).device
+    sharded = is_sharded(model)
     was = model.training
     model.eval()
     out: list[str] = []
@@ -66,6 +68,8 @@ def generate(
         batch = left_pad([encode_prompt(tokenizer, p) for p in prompts[i:i + batch_size]], pad)
         batch = {k: v.to(device) for k, v in batch.items()}
         kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id)
+        if sharded:  # an FSDP model all-gathers in every forward: every rank keeps stepping until all are done
+            kwargs["synced_gpus"] = True
         if greedy:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:

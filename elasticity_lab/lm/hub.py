@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import torch
 
+from elasticity_lab.lm.precision import stored_dtype
 from elasticity_lab.lm.presets import attention_for, get_device
 
 DEFAULT_HUB_MODEL = "Qwen/Qwen2.5-0.5B"
@@ -61,6 +62,8 @@ def load_pretrained(name: str, revision: str | None = None, *, device: torch.dev
     device = torch.device(device) if device is not None else get_device()
     kwargs: dict[str, Any] = dict(revision=revision, trust_remote_code=False)
     model_kwargs = dict(kwargs, use_safetensors=True, attn_implementation=attention_for(device))
+    if stored_dtype() is not None:  # under FSDP: the base each rank keeps whole, in bf16 where precision is bf16
+        model_kwargs["dtype"] = stored_dtype()
     if Path(name).expanduser().is_dir():
         path = str(Path(name).expanduser())
         tok = AutoTokenizer.from_pretrained(path, **kwargs)

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from elasticity_lab.core import ranks
 from elasticity_lab.core.config import check_choice
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -43,6 +44,10 @@ def current_precision() -> str:
 def mixed_precision(precision: str = "auto", device: torch.device | str = "cpu") -> Iterator[str]:
     """Run a block with forward passes under autocast in ``precision`` (resolved for ``device``); yields the dtype's name."""
     name = resolve_precision(precision, device)
+    if name == "fp16" and ranks.fsdp_launched():
+        raise ValueError(f"precision={precision!r} (fp16 on this card) is not allowed under FSDP: its loss scaler would "
+                         "skip steps rank by rank, not over the shards together; use precision='bf16' on an A100/H100, "
+                         "or the DDP launch config.")
     token = _AMBIENT.set(name)
     try:
         if name == "fp32":
@@ -53,6 +58,16 @@ def mixed_precision(precision: str = "auto", device: torch.device | str = "cpu")
                 yield name
     finally:
         _AMBIENT.reset(token)
+
+
+def stored_dtype() -> torch.dtype | None:
+    """The dtype to load a base model in: bf16 under FSDP with ambient bf16 (each rank keeps its base whole: 2 bytes a
+    parameter instead of 4; training still keeps fp32 master weights in the shards, see
+    :mod:`elasticity_lab.lm.distributed`), fp32 under FSDP otherwise, and ``None`` (the loader's default, as
+    always) without FSDP."""
+    if not ranks.fsdp_launched():
+        return None
+    return torch.bfloat16 if current_precision() == "bf16" else torch.float32
 
 
 def grad_scaler() -> Any:

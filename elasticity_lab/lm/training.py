@@ -352,8 +352,7 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
         if on_step is not None:
             on_step(step + 1, value)
         if step + 1 in cut_steps:
-            snap = copy.deepcopy(par.unwrap()).eval()
-            checkpoints[cut_steps[step + 1]] = snap
+            checkpoints[cut_steps[step + 1]] = par.snapshot()  # a plain copy (gathered from the shards under FSDP)
     model = par.close()
     model.eval()
     curve = pd.DataFrame(rows, columns=["step", "examples", "loss", "lr"])

@@ -11,7 +11,8 @@ from elasticity_lab.experiments.realmodels.config import (HUB_DATA, PARAMS, PYTH
                                                           SOURCES, STUDIES, RealModelsConfig, default_config)
 from elasticity_lab.experiments.realmodels.runs import (HUB_TIMEOUT_S, RealModelsResult, Sources, random_copy, rebound_config,
                                                         resistance_config, resolve_sources, run_study, standin_root)
-from elasticity_lab.experiments.realmodels.launch import (LAUNCH_CONFIGS, PAPER_SIZE_MODELS, launch_command, launch_config,
+from elasticity_lab.experiments.realmodels.launch import (LAUNCH_CONFIGS, PAPER_SIZE_MODELS, STORED_BYTES, fsdp_memory,
+                                                          fsdp_memory_sentence, launch_command, launch_config,
                                                           launch_config_path, memory_per_card, study_script)
 from elasticity_lab.experiments.realmodels.standins import build_standins
 from elasticity_lab.experiments.realmodels.verdicts import drops, early_drop, saturation_sentence, verdict_prose, verdict_rows
@@ -32,7 +33,8 @@ def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
     config = default_config(scale, **over)
     result = run_study(config, progress=False)
     d = drops(result.curves)
-    out = {"experiment": "realmodels", "processes": ranks.world_size(), "config": config.to_dict(), "sources": result.sources.kind,
+    parallel = "FSDP" if ranks.fsdp_launched() else "DDP" if ranks.distributed() else "none"
+    out = {"experiment": "realmodels", "processes": ranks.world_size(), "parallel": parallel, "config": config.to_dict(), "sources": result.sources.kind,
            "message": result.sources.message, "tables": {"curves": result.curves.to_dict("records"), "drops": d.to_dict("records")},
            "verdicts": verdict_rows(d).drop(columns=["estimate", "low", "high"]).to_dict("records")}
     if len(result.resistance):
@@ -46,5 +48,5 @@ __all__ = [
     "default_config", "HUB_TIMEOUT_S", "RealModelsResult", "Sources", "random_copy", "rebound_config", "resistance_config",
     "resolve_sources", "run_study", "standin_root", "build_standins", "drops", "early_drop", "saturation_sentence", "verdict_prose", "verdict_rows",
     "cli_result", "LAUNCH_CONFIGS", "launch_command", "launch_config", "launch_config_path", "memory_per_card",
-    "PAPER_SIZE_MODELS", "study_script",
+    "PAPER_SIZE_MODELS", "study_script", "STORED_BYTES", "fsdp_memory", "fsdp_memory_sentence",
 ]

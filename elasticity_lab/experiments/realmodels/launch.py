@@ -5,6 +5,7 @@ has them too; :func:`launch_command` writes the command with the installed file'
 
 - ``cpu_2proc``: two ranks on a machine without a GPU (gloo): the tested one (``tests/test_distributed.py``).
 - ``ddp_multi_gpu``: data parallel on every card of one machine (DDP): each rank a full model, its share of every batch.
+- ``cpu_2proc_fsdp``: FSDP2 on two CPU ranks (gloo): the tested FSDP one (the library shards with torch's ``fully_shard``).
 - ``fsdp_llama_7b_13b``: FSDP2 for models that do not fit one card (the paper's Llama-2-7B/13B), one unit per decoder layer.
 
 Every rank runs the same study; the main rank alone reads and writes the cache and the JSON
@@ -16,11 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from elasticity_lab.core.config import check_choice
+from elasticity_lab.core.config import check_choice, check_int, check_positive
 from elasticity_lab.experiments.realmodels.config import SCALE_PRESETS
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "assets" / "accelerate"
-LAUNCH_CONFIGS: tuple[str, ...] = ("cpu_2proc", "ddp_multi_gpu", "fsdp_llama_7b_13b")
+LAUNCH_CONFIGS: tuple[str, ...] = ("cpu_2proc", "cpu_2proc_fsdp", "ddp_multi_gpu", "fsdp_llama_7b_13b")
 BYTES_PER_PARAMETER = 16
 """Full fine-tuning with AdamW in fp32: weights 4, gradients 4, two moments 8 (bytes a parameter, before activations)."""
 
@@ -52,6 +53,46 @@ def memory_per_card(parameters: float, cards: int, *, sharded: bool) -> float:
     ``1/cards`` share with FSDP."""
     check_choice("sharded", sharded, (True, False))
     return BYTES_PER_PARAMETER * parameters / (cards if sharded else 1) / 1e9
+
+
+STORED_BYTES: dict[str, int] = {"fp32": 4, "bf16": 2}
+"""Bytes a parameter of a plain (unsharded) model each rank keeps: the base, and a model between stages."""
+
+
+def fsdp_memory(parameters: float, cards: int, *, stored: str = "bf16") -> dict[str, float]:
+    """GB a card holds, before activations, in each phase of one FSDP fine-tuning run of a model of ``parameters``
+    over ``cards`` ranks, when every rank keeps its plain models in ``stored`` (:data:`STORED_BYTES`: the FSDP path
+    loads the base in bf16 where the precision is bf16; fp32 is what it held before). The shards always hold fp32
+    master weights (4 bytes), their gradients (4) and AdamW's two moments (8), a ``1/cards`` share each.
+
+    - ``sharding``: the base, the plain copy being trained (:func:`elasticity_lab.lm.training.sft` copies the base; a
+      layer is freed once sharded) and the fp32 shards it becomes;
+    - ``training``: the base and the whole sharded state;
+    - ``gathering``: the base, the fp32 weight shards (optimiser state and gradients freed first) and the plain
+      model gathered from them on every rank (:meth:`elasticity_lab.lm.distributed.DataParallel.close`);
+    - ``peak``: the largest of the three."""
+    check_choice("stored", stored, tuple(STORED_BYTES))
+    check_positive("parameters", parameters)
+    check_int("cards", cards, 1)
+    plain, gb = STORED_BYTES[stored] * parameters, 1e9
+    phases = {"base": plain / gb,
+              "sharding": (2 * plain + 4 * parameters / cards) / gb,
+              "training": (plain + BYTES_PER_PARAMETER * parameters / cards) / gb,
+              "gathering": (2 * plain + 4 * parameters / cards) / gb}
+    phases["peak"] = max(phases["sharding"], phases["training"], phases["gathering"])
+    return phases
+
+
+def fsdp_memory_sentence(model: str, parameters: float, cards: int, card_gb: float) -> str:
+    """One sentence on ``model``'s peak GB a card under FSDP before (plain models kept in fp32) and now (in bf16),
+    and whether each fits a card of ``card_gb``."""
+    before, after = fsdp_memory(parameters, cards, stored="fp32"), fsdp_memory(parameters, cards, stored="bf16")
+    fits = lambda gb: "fits" if gb <= card_gb else "does not fit"  # noqa: E731
+    return (f"{model}: {memory_per_card(parameters, 1, sharded=False):.0f} GB to fine-tune on one card; sharded over "
+            f"{cards} cards, at most {after['peak']:.0f} GB a card with the base kept in bf16 ({after['base']:.0f} GB, "
+            f"training state {after['training'] - after['base']:.0f} GB), which {fits(after['peak'])} a card of "
+            f"{card_gb:g} GB before activations; with the base kept in fp32 it would be {before['peak']:.0f} GB "
+            f"({fits(before['peak'])}).")
 
 
 PAPER_SIZE_MODELS: tuple[str, ...] = ("meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-hf")
