@@ -119,12 +119,14 @@ def test_fsdp_memory_arithmetic() -> None:
     assert m["peak"] == pytest.approx(6.0)
     assert rm.fsdp_memory(1e9, 4, stored="fp32")["peak"] == pytest.approx(4 + 4 + 1.0)
     assert rm.fsdp_memory(1e9, 1, stored="fp32")["training"] == pytest.approx(4 + 16.0), "one card: no sharing"
+    assert rm.fsdp_memory(1e9, 4, kept=3)["peak"] == pytest.approx(6.0 + 3 * 2), "three θ checkpoints, 2 GB each"
     # the paper's 13B on 8 cards of 80 GB: does not fit with fp32 plain models, fits with bf16 ones
     n = rm.PARAMS["meta-llama/Llama-2-13b-hf"]
     assert rm.fsdp_memory(n, 8, stored="fp32")["peak"] > 80 >= rm.fsdp_memory(n, 8, stored="bf16")["peak"]
     line = rm.fsdp_memory_sentence("13B", n, 8, 80)
     assert "which fits a card of 80 GB" in line and "(does not fit)" in line and "nan" not in line
-    for bad, match in (({"stored": "fp16"}, "stored="), ({"cards": 0}, "cards="), ({"parameters": -1.0}, "parameters=")):
+    for bad, match in (({"stored": "fp16"}, "stored="), ({"cards": 0}, "cards="), ({"parameters": -1.0}, "parameters="),
+                       ({"kept": -1}, "kept=")):
         kw = {"parameters": 1e9, "cards": 2, **bad}
         with pytest.raises(ValueError, match=match):
             rm.fsdp_memory(kw.pop("parameters"), kw.pop("cards"), **kw)

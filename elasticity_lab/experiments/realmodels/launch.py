@@ -59,7 +59,7 @@ STORED_BYTES: dict[str, int] = {"fp32": 4, "bf16": 2}
 """Bytes a parameter of a plain (unsharded) model each rank keeps: the base, and a model between stages."""
 
 
-def fsdp_memory(parameters: float, cards: int, *, stored: str = "bf16") -> dict[str, float]:
+def fsdp_memory(parameters: float, cards: int, *, stored: str = "bf16", kept: int = 0) -> dict[str, float]:
     """GB a card holds, before activations, in each phase of one FSDP fine-tuning run of a model of ``parameters``
     over ``cards`` ranks, when every rank keeps its plain models in ``stored`` (:data:`STORED_BYTES`: the FSDP path
     loads the base in bf16 where the precision is bf16; fp32 is what it held before). The shards always hold fp32
@@ -70,15 +70,19 @@ def fsdp_memory(parameters: float, cards: int, *, stored: str = "bf16") -> dict[
     - ``training``: the base and the whole sharded state;
     - ``gathering``: the base, the fp32 weight shards (optimiser state and gradients freed first) and the plain
       model gathered from them on every rank (:meth:`elasticity_lab.lm.distributed.DataParallel.close`);
-    - ``peak``: the largest of the three."""
+    - ``peak``: the largest of the three.
+
+    ``kept``: further plain models each rank holds throughout (the resistance study's θ₁-θ₃: 3; the rebound study
+    keeps none beyond the base)."""
     check_choice("stored", stored, tuple(STORED_BYTES))
     check_positive("parameters", parameters)
     check_int("cards", cards, 1)
+    check_int("kept", kept, 0)
     plain, gb = STORED_BYTES[stored] * parameters, 1e9
-    phases = {"base": plain / gb,
-              "sharding": (2 * plain + 4 * parameters / cards) / gb,
-              "training": (plain + BYTES_PER_PARAMETER * parameters / cards) / gb,
-              "gathering": (2 * plain + 4 * parameters / cards) / gb}
+    phases = {"base": (1 + kept) * plain / gb,
+              "sharding": ((2 + kept) * plain + 4 * parameters / cards) / gb,
+              "training": ((1 + kept) * plain + BYTES_PER_PARAMETER * parameters / cards) / gb,
+              "gathering": ((2 + kept) * plain + 4 * parameters / cards) / gb}
     phases["peak"] = max(phases["sharding"], phases["training"], phases["gathering"])
     return phases
 
@@ -92,7 +96,8 @@ def fsdp_memory_sentence(model: str, parameters: float, cards: int, card_gb: flo
             f"{cards} cards, at most {after['peak']:.0f} GB a card with the base kept in bf16 ({after['base']:.0f} GB, "
             f"training state {after['training'] - after['base']:.0f} GB), which {fits(after['peak'])} a card of "
             f"{card_gb:g} GB before activations; with the base kept in fp32 it would be {before['peak']:.0f} GB "
-            f"({fits(before['peak'])}).")
+            f"({fits(before['peak'])}). The resistance study, which keeps its three θ checkpoints whole on every rank "
+            f"too, would peak at {fsdp_memory(parameters, cards, stored='bf16', kept=3)['peak']:.0f} GB a card.")
 
 
 PAPER_SIZE_MODELS: tuple[str, ...] = ("meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-hf")
