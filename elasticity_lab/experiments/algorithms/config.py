@@ -26,6 +26,10 @@ from elasticity_lab.experiments.algorithms.align import ALGORITHMS
 from elasticity_lab.experiments.rebound.config import TASKS, _check_grid
 from elasticity_lab.lm.presets import PRESETS
 
+DEFAULT_HUB_MODEL = "HuggingFaceTB/SmolLM2-135M"
+"""The ``full`` scale's base (a pre-trained model, not an instruct one: the protocol aligns a base): small enough that
+five algorithms, two rates each, two bases and three seeds fit a Colab GPU session."""
+
 CONTROL_BASES: tuple[str, ...] = ("light", "random")
 
 DEFAULT_LR_GRID: dict[str, tuple[float, ...]] = {
@@ -36,6 +40,20 @@ DEFAULT_LR_GRID: dict[str, tuple[float, ...]] = {
     "rloo": (2e-4, 3e-4, 5e-4),
 }
 """Stage-1 learning rates tried per algorithm: spread around where a pilot on the ``reader`` base put each one."""
+
+HUB_LR_GRID: dict[str, tuple[float, ...]] = {
+    "sft": (1e-5, 3e-5),
+    "dpo": (5e-7, 2e-6),
+    "kto": (5e-7, 2e-6),
+    "simpo": (5e-7, 2e-6),
+    "rloo": (1e-6, 3e-6),
+}
+"""Stage-1 rates tried on a hub model (TRL's trainers): around TRL's defaults and the model cards' fine-tuning rates
+(SFT 1e-5 to 2e-5; DPO, KTO, SimPO and RLOO about 1e-6). Not calibrated here: no machine that builds the book reaches
+the hub; the study's own calibration picks between them on the reader's GPU."""
+HUB_SAFETY_DATA = "PKU-Alignment/PKU-SafeRLHF::train"
+"""The hub's safety preference set: two responses per prompt with a safety label each (BeaverTails also fits, where a
+prompt has several labelled responses)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,13 @@ class AlgorithmsConfig:
     least ``min_gain``; with ``gate_controls`` a control curve whose stage 1 lifted it by less than that on its seed
     stops after stage 1 (one point, n = 0): it is left out of the verdict either way, so its stage 2 would
     decide nothing and costs the most.
+
+    ``hub_model`` (``"org/model"``, ``"org/model@revision"`` or a ``save_pretrained`` folder; ``None``: the
+    micro-world) runs stage 1 through TRL's trainers
+    (:mod:`~elasticity_lab.experiments.algorithms.trl_path`) on ``safety_data`` (BeaverTails or PKU-SafeRLHF,
+    ``name:config:split`` or a local copy), scored by the refusal rule on ``max_new_tokens`` sampled tokens, with
+    sequences cut at ``max_length`` tokens; its controls are ``random`` only (a hub model has no lightly
+    pre-trained checkpoint here: give an early revision as its own ``hub_model`` instead).
     """
 
     scale: str = "reader"
@@ -84,10 +109,30 @@ class AlgorithmsConfig:
     match_margin: float = 0.1
     min_gain: float = 0.1
     gate_controls: bool = True
+    hub_model: str | None = None
+    safety_data: str = HUB_SAFETY_DATA
+    max_length: int = 256
+    max_new_tokens: int = 32
+
+    @property
+    def on_hub(self) -> bool:
+        """Stage 1 through TRL's trainers on a hub model (or folder), not the library's loops on the micro-world."""
+        return self.hub_model is not None
 
     def __post_init__(self) -> None:
         check_choice("scale", self.scale, ("smoke", "reader", "full"))
         check_choice("task", self.task, TASKS)
+        if self.hub_model is not None:
+            if not isinstance(self.hub_model, str) or not self.hub_model.strip():
+                raise ValueError(f"hub_model={self.hub_model!r} is not allowed; give 'org/model', 'org/model@revision', a folder, or None (the micro-world).")
+            if self.task != "safety":
+                raise ValueError(f"task={self.task!r} is not allowed with hub_model; the TRL path builds preference pairs from "
+                                 "a safety data set (a safe and an unsafe response to one prompt), so use task='safety'.")
+            if "light" in self.bases:
+                raise ValueError(f"bases={self.bases!r} is not allowed with hub_model={self.hub_model!r}; a hub model has no "
+                                 "lightly pre-trained checkpoint here: use ('pretrained', 'random'), and an early revision as its own hub_model.")
+            for name in ("max_length", "max_new_tokens"):
+                check_int(name, getattr(self, name), 1)
         if not self.algorithms or len(set(self.algorithms)) != len(self.algorithms):
             raise ValueError(f"algorithms={self.algorithms!r} is not allowed; give distinct names from {ALGORITHMS}.")
         for a in self.algorithms:
@@ -181,8 +226,11 @@ SCALE_PRESETS: dict[str, dict[str, Any]] = {
     # the book's section: budgeted at ≤ 2.5 minutes on 2 CPU cores; stage 2 ends at n = n_align (the verdict's point),
     # where the pre-trained curves of every algorithm are past halfway (in a pilot all five were by n = 32)
     "reader": dict(n_perturb=(0, 8, 16, 32, 64)),
-    # hub models: TRL's trainers (experiments.algorithms.trl_path); the micro-world study runs at reader's sizes
-    "full": dict(),
+    # a hub model through TRL's trainers (experiments.algorithms.trl_path), planned for a Colab GPU (not measured here:
+    # no machine that builds the book reaches the hub); hub_model=None runs the micro-world study at reader's sizes
+    "full": dict(hub_model=DEFAULT_HUB_MODEL, bases=("pretrained", "random"), lr_grid=dict(HUB_LR_GRID), n_align=128,
+                 align_batch_size=8, n_perturb=(0, 16, 32, 64, 128), perturb_lr=1e-5, perturb_batch_size=16,
+                 n_prompts=64, n_kl=64, align_overrides={"rloo": {"max_new_tokens": 32}}),
 }
 """The book's study at each scale, as overrides of :class:`AlgorithmsConfig`'s defaults: data, not code paths."""
 
@@ -202,10 +250,15 @@ def default_config(scale: str = "reader", n_seeds: int | None = None, **override
 
 
 def base_spec(config: AlgorithmsConfig, kind: str = "pretrained") -> Any:
-    """The micro-world base of a kind (``pretrained``, ``light``, ``random``) at the study's scale (``full``: reader's)."""
+    """The base of a kind (``pretrained``, ``light``, ``random``): the micro-world's at the study's scale (``full``:
+    reader's), or the hub model (``random``: its architecture re-initialised)."""
     from elasticity_lab.lm.bases import BaseSpec
 
     check_choice("kind", kind, ("pretrained",) + CONTROL_BASES)
+    if config.hub_model is not None:
+        check_choice("kind", kind, ("pretrained", "random"))
+        spec = BaseSpec.parse(config.hub_model)
+        return spec if kind == "pretrained" else dataclasses.replace(spec, revision="random")
     return BaseSpec(config.preset, None if kind == "pretrained" else kind, scale="reader" if config.scale == "full" else config.scale,
                     tokens=config.pretrain_tokens, light_fraction=config.light_fraction)
 

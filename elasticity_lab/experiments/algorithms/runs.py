@@ -5,6 +5,10 @@ RLOO on the same ``n_align`` examples' worth of information), then
 :func:`elasticity_lab.experiments.rebound.perturb_curve`, chapter 7's own stage 2 (SFT on unaligned
 answers, scored after every whole batch on the grid). Each calibration point and each curve is cached
 on its own, so an interrupted study resumes and a larger one reuses what it shares.
+
+With ``config.hub_model`` the same units run on a hub model (or a ``save_pretrained`` folder): stage 1 through
+TRL's trainers (:func:`~elasticity_lab.experiments.algorithms.trl_path.trl_align`) on the hub's safety data
+(:class:`~elasticity_lab.experiments.rebound.tasks.HubTask`), stage 2, the summary and the verdicts unchanged.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.experiments.algorithms.align import align
 from elasticity_lab.experiments.algorithms.config import AlgorithmsConfig, base_spec, default_config
 from elasticity_lab.experiments.rebound.runs import evaluate, perturb_curve
-from elasticity_lab.experiments.rebound.tasks import MicroTask, Probe
+from elasticity_lab.experiments.rebound.tasks import HubTask, MicroTask, Probe
 from elasticity_lab.lm.bases import Base, load_base
+from elasticity_lab.lm.hub import HubUnreachableError
 
 
 @dataclass
@@ -43,6 +48,9 @@ def _shared_key(c: AlgorithmsConfig) -> dict[str, Any]:
     keep = ("scale", "task", "n_align", "align_batch_size", "preset", "pretrain_tokens", "light_fraction", "n_prompts", "n_kl")
     d = {k: getattr(c, k) for k in keep}
     d["align_overrides"] = {k: dict(v) for k, v in sorted(c.align_overrides.items())}
+    if c.on_hub:  # only then, so that the micro-world's cached units keep their keys
+        d.update(hub_model=c.hub_model, safety_data=c.safety_data, max_length=c.max_length, max_new_tokens=c.max_new_tokens,
+                 stage1="trl")
     return d
 
 
@@ -52,7 +60,7 @@ class _Runner:
     def __init__(self, config: AlgorithmsConfig, progress: bool) -> None:
         self.config, self.progress = config, progress
         self._bases: dict[str, Base] = {}
-        self._tasks: dict[str, tuple[MicroTask, Probe]] = {}
+        self._tasks: dict[str, tuple[Any, Probe]] = {}
         self._refs: dict[tuple[str, int], dict[str, float]] = {}
 
     def base(self, kind: str) -> Base:
@@ -60,11 +68,29 @@ class _Runner:
             self._bases[kind] = load_base(base_spec(self.config, kind), progress=self.progress)
         return self._bases[kind]
 
-    def task(self, kind: str) -> tuple[MicroTask, Probe]:
+    def task(self, kind: str) -> tuple[Any, Probe]:
+        c = self.config
         if kind not in self._tasks:
-            task = MicroTask(self.base(kind).world, self.config.task)
-            self._tasks[kind] = (task, task.probe(self.config.n_prompts, self.config.n_kl))
+            if c.on_hub:  # one data set for every base: read it once
+                other = next(iter(self._tasks.values()), None)
+                task = other[0] if other else HubTask(c.safety_data, c.task, max_new_tokens=c.max_new_tokens)
+            else:
+                task = MicroTask(self.base(kind).world, c.task)
+            self._tasks[kind] = (task, task.probe(c.n_prompts, c.n_kl))
         return self._tasks[kind]
+
+    def stage1(self, kind: str, algorithm: str, lr: float, seed: int) -> Any:
+        """Stage 1 of the base of ``kind``: the library's loop on the micro-world, TRL's trainer on a hub model."""
+        c = self.config
+        base = self.base(kind)
+        task, _ = self.task(kind)
+        if c.on_hub:
+            from elasticity_lab.experiments.algorithms.trl_path import trl_align
+
+            return trl_align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
+                             max_length=c.max_length)
+        return align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
+                     evaluate=False)
 
     def reference(self, kind: str, seed: int) -> dict[str, float]:
         """The base's own scores on the probe at a seed (the same for every algorithm: computed once per study)."""
@@ -82,8 +108,7 @@ class _Runner:
             base = self.base("pretrained")
             task, probe = self.task("pretrained")
             t0 = time.perf_counter()
-            r = align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
-                      evaluate=False)
+            r = self.stage1("pretrained", algorithm, lr, seed)
             scores = evaluate(r.model, base.tokenizer, task, probe, base.model, seed=seed)
             return pd.DataFrame([{"steps": r.steps, **scores, "seconds": time.perf_counter() - t0}])
 
@@ -106,8 +131,7 @@ class _Runner:
             task, probe = self.task(kind)
             t0 = time.perf_counter()
             ref = self.reference(kind, seed)
-            r = align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
-                      evaluate=False)
+            r = self.stage1(kind, algorithm, lr, seed)
             t1 = time.perf_counter()
             first = evaluate(r.model, base.tokenizer, task, probe, base.model, seed=seed) if kind != "pretrained" else None
             if first is not None and c.gate_controls and first["rule"] - ref["rule"] < c.min_gain:
@@ -181,6 +205,15 @@ def run_algorithms(config: AlgorithmsConfig | None = None, *, progress: bool = T
 
     config = config or default_config()
     runner = _Runner(config, progress)
+    if config.on_hub:  # the model and the data set first: an unreachable hub says so in one sentence, within seconds
+        try:
+            runner.base("pretrained")
+            runner.task("pretrained")
+        except HubUnreachableError as err:
+            raise HubUnreachableError(
+                f"The Hugging Face Hub cannot be reached for hub_model={config.hub_model!r} and safety_data="
+                f"{config.safety_data!r}, which the algorithms study at scale={config.scale!r} runs on through TRL; run it "
+                "at scale='reader' (the micro-world, nothing to download), or give local folders for both.") from err
     calibration, lrs = calibrate(config, progress=progress, runner=runner)
     units = [(a, k, s) for s in config.seeds for k in config.bases for a in config.algorithms]
     parts = []
