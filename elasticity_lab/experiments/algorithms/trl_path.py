@@ -207,6 +207,11 @@ def trl_align(model: Any, tokenizer: Any, algorithm: str, task: Any, n_examples:
     config = default_align_config(algorithm) if config is None else config
     check_hyperparameters(algorithm, config, ref_model=ref_model)
     check_positive("max_length", max_length)
+    try:
+        import trl  # noqa: F401
+    except ImportError as err:
+        raise ImportError("TRL is not installed; the algorithms study on a hub model needs it: "
+                          "pip install 'elasticity-lab[full]' (trl==1.16.0).") from err
     from transformers import PrinterCallback
 
     config = dataclasses.replace(config, seed=seed)
