@@ -41,6 +41,12 @@ class AlgorithmsResult:
     curves: pd.DataFrame
     summary: pd.DataFrame = field(default_factory=pd.DataFrame)
     verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    control_calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    control_lrs: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def lr_of(self, algorithm: str, base_kind: str = "pretrained") -> float:
+        """The stage-1 rate an algorithm aligned a base with (a control's own where the controls were calibrated)."""
+        return self.control_lrs.get(base_kind, {}).get(algorithm, self.lrs[algorithm])
 
 
 def _shared_key(c: AlgorithmsConfig) -> dict[str, Any]:
@@ -100,15 +106,17 @@ class _Runner:
             self._refs[kind, seed] = evaluate(base.model, base.tokenizer, task, probe, None, seed=seed)
         return self._refs[kind, seed]
 
-    def calibration_point(self, algorithm: str, lr: float, seed: int) -> pd.DataFrame:
+    def calibration_point(self, algorithm: str, lr: float, seed: int, kind: str = "pretrained") -> pd.DataFrame:
         c = self.config
         key = {"kind": "algorithms-calibration", "algorithm": algorithm, "lr": lr, "seed": seed, "config": _shared_key(c)}
+        if kind != "pretrained":  # only then, so the pre-trained base's points keep their keys
+            key["base_kind"] = kind
 
         def compute() -> pd.DataFrame:
-            base = self.base("pretrained")
-            task, probe = self.task("pretrained")
+            base = self.base(kind)
+            task, probe = self.task(kind)
             t0 = time.perf_counter()
-            r = self.stage1("pretrained", algorithm, lr, seed)
+            r = self.stage1(kind, algorithm, lr, seed)
             scores = evaluate(r.model, base.tokenizer, task, probe, base.model, seed=seed)
             return pd.DataFrame([{"steps": r.steps, **scores, "seconds": time.perf_counter() - t0}])
 
@@ -116,6 +124,8 @@ class _Runner:
         table.insert(0, "seed", seed)
         table.insert(0, "lr", lr)
         table.insert(0, "algorithm", algorithm)
+        if kind != "pretrained":
+            table.insert(0, "base_kind", kind)
         return table
 
     def curve(self, algorithm: str, lr: float, kind: str, seed: int) -> pd.DataFrame:
@@ -197,6 +207,26 @@ def calibrate(config: AlgorithmsConfig, *, progress: bool = False, runner: _Runn
     return table, choose_rates(table, config.target)
 
 
+def calibrate_controls(config: AlgorithmsConfig, *, progress: bool = False,
+                       runner: _Runner | None = None) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
+    """With ``config.control_lr_grid``: each control base's own calibration (one row per base × algorithm × rate ×
+    calibration seed, the base's own score beside it) and its chosen rate per algorithm (:func:`choose_rates`, toward
+    the same target). Without it: an empty table and no rates (the controls take the pre-trained base's)."""
+    controls = [k for k in config.bases if k != "pretrained"]
+    if config.control_lr_grid is None or not controls:
+        return pd.DataFrame(columns=["base_kind", "algorithm", "lr", "seed", "rule", "kl", "base_rule"]), {}
+    runner = runner or _Runner(config, progress)
+    units = [(k, a, lr, s) for k in controls for a in config.algorithms for lr in config.control_lr_grid[a]
+             for s in config.calibration_seeds]
+    parts = []
+    for k, a, lr, s in progress_bar(units, desc="control calibration", enabled=progress):
+        part = runner.calibration_point(a, lr, s, kind=k)
+        part["base_rule"] = runner.reference(k, s)["rule"]
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True)
+    return table, {k: choose_rates(g, config.target) for k, g in table.groupby("base_kind", sort=False)}
+
+
 def run_algorithms(config: AlgorithmsConfig | None = None, *, progress: bool = True,
                    on_unit: Callable[[int, int], None] | None = None) -> AlgorithmsResult:
     """Calibrate, run (or read from the cache) every curve, and analyse them (summary table and verdicts)."""
@@ -215,14 +245,15 @@ def run_algorithms(config: AlgorithmsConfig | None = None, *, progress: bool = T
                 f"{config.safety_data!r}, which the algorithms study at scale={config.scale!r} runs on through TRL; run it "
                 "at scale='reader' (the micro-world, nothing to download), or give local folders for both.") from err
     calibration, lrs = calibrate(config, progress=progress, runner=runner)
+    control_calibration, control_lrs = calibrate_controls(config, progress=progress, runner=runner)
     units = [(a, k, s) for s in config.seeds for k in config.bases for a in config.algorithms]
     parts = []
     for i, (a, k, s) in enumerate(progress_bar(units, desc="algorithm curves", enabled=progress)):
-        parts.append(runner.curve(a, lrs[a], k, s))
+        parts.append(runner.curve(a, control_lrs.get(k, lrs).get(a, lrs[a]), k, s))
         if on_unit:
             on_unit(i + 1, len(units))
     curves = pd.concat(parts, ignore_index=True)
-    result = AlgorithmsResult(config, calibration, lrs, curves)
+    result = AlgorithmsResult(config, calibration, lrs, curves, control_calibration=control_calibration, control_lrs=control_lrs)
     result.summary = curve_summary(curves, config.n_align)
     result.verdicts = verdicts(result.summary, config)
     return result
