@@ -74,6 +74,8 @@ def runtime_markdown(chapter: str, what: dict[str, str], runtimes: dict | None =
         else:
             time_text = _duration(r["wall_s"]) + (f" ({_duration(r['cpu_s'])} of CPU)" if r.get("cpu_s") is not None else "")
             at_once = f", {r['jobs']} chapters at a time" if r.get("jobs", 1) > 1 else ""
+            load = r.get("load")
+            at_once += f", load average {load:.1f}" if isinstance(load, (int, float)) and load == load else ""
             notes.append(f"`{scale}` on {r['date']} at commit `{r['commit']}`, {r['cpus']} cores{at_once}, by {r['runner']}"
                          + ("" if r.get("empty_cache", True) else " (from a warm cache: an underestimate)"))
         lines.append(f"| `{scale}` | {what[scale]} | {time_text} |")

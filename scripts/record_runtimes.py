@@ -89,14 +89,16 @@ def cache_is_empty(path: Path) -> bool:
 
 def make_record(chapter: str, scale: str, wall_s: float, cpu_s: float | None, *, jobs: int, empty_cache: bool,
                 runner: str | None = None, root: Path = ROOT, date: str | None = None, commit_id: str | None = None,
-                cpus: int | None = None) -> dict[str, Any]:
-    """One chapter's measurement, as stored in ``_build/runtimes-<scale>.json`` and in the shipped file."""
+                cpus: int | None = None, load: float | None = None) -> dict[str, Any]:
+    """One chapter's measurement, as stored in ``_build/runtimes-<scale>.json`` and in the shipped file
+    (``load``: the machine's 1-minute load average when the chapter ended; read now if not given)."""
     if scale not in SCALES:
         raise ValueError(f"scale={scale!r} is not allowed; use one of {', '.join(SCALES)}.")
     return {"chapter": chapter, "scale": scale, "wall_s": round(float(wall_s), 1),
             "cpu_s": None if cpu_s is None else round(float(cpu_s), 1), "cpus": cpus or os.cpu_count() or 1, "jobs": jobs,
             "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit_id or commit(root),
-            "empty_cache": bool(empty_cache), "runner": runner or RUNNERS[scale]}
+            "empty_cache": bool(empty_cache), "runner": runner or RUNNERS[scale],
+            "load": round(os.getloadavg()[0], 1) if load is None and hasattr(os, "getloadavg") else load}
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -120,8 +122,9 @@ def records_from_log(log: Path, scale: str, *, commit_id: str, date: str, cpus: 
     found = {m.group(1): float(m.group(2)) for m in _LOG_LINE.finditer(log.read_text("utf-8", errors="replace"))}
     if not found:
         raise ValueError(f"--from-log={str(log)!r} holds no line 'warm_cache: NN_name.ipynb done in S s'.")
-    return [make_record(ch, scale, s, None, jobs=jobs, empty_cache=True, date=date, commit_id=commit_id, cpus=cpus)
-            for ch, s in sorted(found.items())]
+    records = [make_record(ch, scale, s, None, jobs=jobs, empty_cache=True, date=date, commit_id=commit_id, cpus=cpus)
+               for ch, s in sorted(found.items())]
+    return [{**r, "load": None} for r in records]  # the log does not say what the load was
 
 
 def merge(records: list[dict[str, Any]], shipped: dict[str, Any], *, allow_warm_cache: bool = False) -> dict[str, Any]:
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", help="with --from-log: the build's date, YYYY-MM-DD")
     parser.add_argument("--cpus", type=int, default=2, help="with --from-log: the build machine's CPU count (default 2)")
     parser.add_argument("--jobs", type=int, default=2, help="with --from-log: chapters warm_cache ran at once (default 2)")
+    parser.add_argument("--load", type=float, help="the load average measured beside the run, for records that do not hold one")
     parser.add_argument("--allow-warm-cache", action="store_true", help="accept records not measured from an empty cache")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 unless every chapter has smoke and reader")
     parser.add_argument("--out", type=Path, default=SHIPPED, help=argparse.SUPPRESS)
@@ -178,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         if not sources:
             parser.error("no _build/runtimes-<scale>.json: run `make book` and `make test` from an empty cache first.")
         records = [r for path in sources for r in json.loads(path.read_text("utf-8")).values()]
+    if args.load is not None:
+        records = [r if r.get("load") is not None else {**r, "load": args.load} for r in records]
     updated = merge(records, shipped, allow_warm_cache=args.allow_warm_cache)
     _write_json(args.out, updated)
     for r in records:

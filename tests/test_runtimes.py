@@ -58,11 +58,12 @@ def test_runtimes_file_holds_both_scales_for_every_chapter() -> None:
 
 def test_runtime_markdown_says_not_measured_where_there_is_no_number() -> None:
     runtimes = {"chapters": {"07": {"reader": {"wall_s": 223.0, "cpu_s": 190.4, "cpus": 2, "jobs": 2, "date": "2026-12-01",
-                                               "commit": "abc1234", "empty_cache": True, "runner": "make book"}}}}
+                                               "commit": "abc1234", "empty_cache": True, "runner": "make book",
+                                               "load": 7.25}}}}
     text = runtime_markdown("07", {"smoke": "tiny", "reader": "the book", "full": "a GPU"}, runtimes)
     assert "| `reader` | the book | 3 min 43 s (3 min 10 s of CPU) |" in text
     assert "| `smoke` | tiny | not measured |" in text and "| `full` | a GPU | not measured |" in text
-    assert "2026-12-01" in text and "abc1234" in text and "2 cores" in text and "empty" in text
+    assert "2026-12-01" in text and "abc1234" in text and "2 cores" in text and "empty" in text and "load average 7.2" in text
     with pytest.raises(ValueError, match="what"):
         runtime_markdown("07", {"huge": "x"}, runtimes)
 
@@ -92,7 +93,7 @@ def test_record_runtimes_reads_a_warm_cache_log(tmp_path: Path) -> None:
     log.write_text("warm_cache: computing 2 chapter(s) on 2 cores: 07, 05\nwarm_cache: 07_rebound.ipynb done in 223 s\n"
                    "warm_cache: 05_microworld.ipynb done in 29 s (25 s of CPU)\nwarm_cache: 250 s in all\n")
     records = rr.records_from_log(log, "reader", commit_id="9d21727", date="2026-12-01", cpus=2, jobs=2)
-    assert [(r["chapter"], r["wall_s"], r["cpu_s"]) for r in records] == [("05", 29.0, None), ("07", 223.0, None)]
+    assert [(r["chapter"], r["wall_s"], r["cpu_s"], r["load"]) for r in records] == [("05", 29.0, None, None), ("07", 223.0, None, None)]
     (tmp_path / "empty.log").write_text("nothing here\n")
     with pytest.raises(ValueError, match="holds no line"):
         rr.records_from_log(tmp_path / "empty.log", "reader", commit_id="x", date="2026-12-01", cpus=2, jobs=2)
