@@ -81,7 +81,8 @@ def runtime_markdown(chapter: str, what: dict[str, str], runtimes: dict | None =
         lines.append(f"| `{scale}` | {what[scale]} | {time_text} |")
     text = "**Run time** (wall-clock, the chapter executed with papermill from an empty results cache)\n\n" + "\n".join(lines)
     if notes:
-        text += ("\n\nMeasured " + "; ".join(notes) + ". A second run reads its results from the cache in seconds. "
+        text += ("\n\nMeasured " + "; ".join(notes) + ". On a machine busier than its cores (a load average above the core "
+                 "count) the CPU time is the steadier number. A second run reads its results from the cache in seconds. "
                  "`scripts/record_runtimes.py` writes these numbers from the build; none is typed by hand.")
     return text
 

@@ -78,3 +78,7 @@ def test_fraction_floor_lower_applied_to_tables(capsys) -> None:
     out = capsys.readouterr().out
     assert "pre-trained,  sampled answers: inverse lower on the loss in 100% of cells, on the answers' entropy alone in 100%" in out
     assert "random init,   greedy answers: inverse lower on the loss in 0% of cells, on the answers' entropy alone in 0%" in out
+    assert "In random init" not in out  # a control with a lower count is not said to show it
+    tables["random init"] = _resistance_table("sampled", (0.5, 0.5), (1.0, 0.9))
+    assert ch06.check_fraction_floor_lower(solutions.fraction_floor_lower, tables=tables).passed
+    assert "In random init (sampled answers) the paper's count is 100%, at least the 100% of pre-trained" in capsys.readouterr().out
