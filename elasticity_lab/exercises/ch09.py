@@ -106,7 +106,7 @@ def check_area_over_start(fn: Callable[[Sequence[float], Sequence[float]], float
             kept = [k for k in d_kept if math.isfinite(k)]
             kept_text = f"{np.mean(kept):+.3f}" if kept else "not measurable (the starts are too low)"
             print(f"\nA control that protects nothing: the baseline's own curve, lifted to start higher and falling in the same "
-                  f"proportion ({len(d_area)} seeds). Against the baseline: Δ area {np.mean(d_area):+.3f} (the 'protection' of the "
+                  f"proportion ({len(d_area)} seed{'s' if len(d_area) > 1 else ''} whose baseline curve is above 0). Against the baseline: Δ area {np.mean(d_area):+.3f} (the 'protection' of the "
                   f"table above), Δ (area ÷ start) {kept_text}.")
             print("A higher start alone makes Δ area look like protection; area ÷ start does not move. That is why the "
                   "chapter judges a mitigation that changes the start a second time, relative to that start.")

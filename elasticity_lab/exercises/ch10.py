@@ -90,7 +90,7 @@ def check_saturated(fn: Callable[[float, float, float], bool], *, drops: pd.Data
 
         print(f"Spearman correlation of the drop with pre-training steps: {trend(d)} over every curve; "
               f"{trend(d[~d['saturated']])} over the unsaturated ones.")
-        print("A rank correlation sees an order in drops of a millionth as clearly as in real ones: where the curves are "
+        print("A rank correlation sees an order in drops far below the resolution as clearly as in real ones: where the curves are "
               "saturated, any 'trend' in them is rounding residue, and it appears just as well in stand-ins that cannot "
               "carry the paper's elasticity.")
     return result
