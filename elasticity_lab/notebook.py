@@ -16,19 +16,15 @@ def in_colab() -> bool:
 
 
 def setup(scale: str | None = None, seed: int = 0, *, quiet: bool = False) -> str:
-    """Resolve the chapter's scale (``$ELASTICITY_SCALE`` wins), seed numpy/random/torch, and make
+    """Resolve the chapter's scale (``$ELASTICITY_SCALE`` wins), seed numpy/random (and torch where it is loaded), and make
     plotly figures render both in live notebooks and in the static book. Returns the scale."""
     from elasticity_lab.plots import use_book_renderer
 
     scale = resolve_scale(scale)
     random.seed(seed)
     np.random.seed(seed)
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover - torch is a dependency, but chapter 1 does not need it
-        pass
+    if "torch" in sys.modules:  # the model chapters import it before setup; the theory chapters never need it, and
+        sys.modules["torch"].manual_seed(seed)  # importing it here only for a seed would cost them seconds per start
     if not in_colab():
         use_book_renderer()
     if not quiet:

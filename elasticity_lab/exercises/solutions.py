@@ -164,9 +164,7 @@ def fraction_floor_lower(table: pd.DataFrame) -> float:
 # Chapter 7
 
 
-# Exercises 7.1 and 7.2 teach the library's own functions: their solutions are those functions.
-from elasticity_lab.experiments.rebound.analysis import kl_threshold_n as kl_threshold  # noqa: E402
-from elasticity_lab.experiments.rebound.analysis import n_to_halfway  # noqa: E402, F401
+# Exercises 7.1 and 7.2 teach the library's own functions: their solutions are those functions (see _LIBRARY).
 
 
 def attractor_slope(base_rates: list[float], settled: list[float]) -> float:
@@ -174,11 +172,11 @@ def attractor_slope(base_rates: list[float], settled: list[float]) -> float:
     x, y = np.asarray(base_rates, float), np.asarray(settled, float)
     return float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
 
+
 def never_moved_slope(levels: pd.DataFrame) -> float:
     """Exercise 7.4: where stage 1 left the pre-trained bases (`start`), regressed on their base rates."""
     pre = levels[levels["base_kind"] == "pretrained"]
     return float(np.polyfit(pre["base_rate"].astype(float), pre["start"].astype(float), 1)[0])
-from elasticity_lab.lm.preference import dpo_loss  # noqa: E402, F401  (exercise 8.3: the library's own loss)
 
 
 # Chapter 8
@@ -211,9 +209,7 @@ def control_trends() -> tuple[float, float]:
 # Chapter 9
 
 
-# Exercises 9.1 and 9.3 teach the library's own functions: their solutions are those functions.
-from elasticity_lab.experiments.mitigation.analysis import area_under_curve  # noqa: E402, F401
-from elasticity_lab.experiments.mitigation.analysis import needed_for as alignment_needed  # noqa: E402, F401
+# Exercises 9.1 and 9.3 teach the library's own functions: their solutions are those functions (see _LIBRARY).
 
 
 def protection_verdict(low: float, high: float, margin: float) -> str:
@@ -239,8 +235,7 @@ def area_over_start(n: list[float], y: list[float]) -> float:
 # Chapter 10
 
 
-# Exercise 10.1 teaches the library's own function: its solution is that function.
-from elasticity_lab.experiments.realmodels.verdicts import early_drop  # noqa: E402, F401
+# Exercise 10.1 teaches the library's own function: its solution is that function (see _LIBRARY).
 
 
 def pythia_tokens(revision: str) -> float:
@@ -251,3 +246,31 @@ def pythia_tokens(revision: str) -> float:
 def saturated(start: float, after: float, resolution: float) -> bool:
     """Exercise 10.3: both scores within ``resolution`` of the same bound, 0 or 1."""
     return any(abs(start - bound) < resolution and abs(after - bound) < resolution for bound in (0.0, 1.0))
+
+
+# Solutions that are library functions, imported on first use: importing them here at once would pull torch and
+# transformers (seconds) into the theory chapters 1-4, which need neither.
+_LIBRARY: dict[str, tuple[str, str]] = {
+    "kl_threshold": ("elasticity_lab.experiments.rebound.analysis", "kl_threshold_n"),  # exercise 7.2
+    "n_to_halfway": ("elasticity_lab.experiments.rebound.analysis", "n_to_halfway"),  # exercise 7.1
+    "dpo_loss": ("elasticity_lab.lm.preference", "dpo_loss"),  # exercise 8.3
+    "area_under_curve": ("elasticity_lab.experiments.mitigation.analysis", "area_under_curve"),  # exercise 9.1
+    "alignment_needed": ("elasticity_lab.experiments.mitigation.analysis", "needed_for"),  # exercise 9.3
+    "early_drop": ("elasticity_lab.experiments.realmodels.verdicts", "early_drop"),  # exercise 10.1
+}
+
+
+def __getattr__(name: str):
+    """``solutions.<name>`` for the solutions in :data:`_LIBRARY` (PEP 562)."""
+    if name not in _LIBRARY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module, attribute = _LIBRARY[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LIBRARY))
