@@ -179,3 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")
+    except OSError as err:  # a hub model or data set asked for on a machine without the hub: its one sentence
+        from elasticity_lab.lm.hub import HubUnreachableError  # imported already where it was raised
+
+        if not isinstance(err, HubUnreachableError):
+            raise
+        parser.exit(2, f"error: {err}\n")

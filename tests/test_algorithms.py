@@ -156,6 +156,8 @@ def test_choose_rates_picks_the_rate_closest_to_the_target() -> None:
     (dict(align_overrides={"dpo": {"beta": 0.0}}), "beta=0.0"),
     (dict(align_overrides={"rloo": {"k": 1}}), "k=1"),
     (dict(align_overrides={"dpo": {"lr": 1e-3}}), "sets 'lr'"),
+    (dict(control_lr_grid={"sft": (1e-3,)}), "control_lr_grid has no rates for algorithm 'dpo'"),
+    (dict(control_lr_grid={a: (0.0,) for a in ALGS}), "control_lr_grid\\['sft'\\] entry=0.0"),
 ])
 def test_invalid_parameters_name_themselves(kwargs: dict, name: str) -> None:
     base = dict(n_align=16, n_perturb=(0, 8, 16, 32), seeds=(0, 1))
@@ -187,6 +189,24 @@ def test_cli_at_smoke_scale(tmp_path) -> None:
     assert "algorithm" in verdict_rows and INDEPENDENT in set(verdict_rows["finding"])
     assert set(verdict_rows["verdict"]) <= {SHOWS, ABSENT, UNDECIDED, NOT_RUN}
     assert np.isfinite(pd.DataFrame(data["tables"]["summary"])["aligned"]).all()
+
+
+def test_controls_calibrated_on_their_own(tmp_path, monkeypatch) -> None:
+    """With control_lr_grid each control base gets its own rate (from its own calibration points), and its curves use it;
+    without it the controls align at the pre-trained base's rate."""
+    monkeypatch.setenv("ELASTICITY_CACHE", str(tmp_path / "cache"))
+    config = al.default_config("smoke", algorithms=("sft",), bases=("pretrained", "light"), lrs={"sft": 3e-4},
+                               control_lr_grid={"sft": (1e-3, 1e-2)}, gate_controls=False)
+    result = al.run_algorithms(config, progress=False)
+    cal = result.control_calibration
+    assert set(cal["base_kind"]) == {"light"} and sorted(cal["lr"]) == [1e-3, 1e-2]
+    assert {"rule", "kl", "base_rule"} <= set(cal.columns) and cal["rule"].notna().all()
+    rate = result.control_lrs["light"]["sft"]
+    assert 1e-3 <= rate <= 1e-2 and result.lr_of("sft", "light") == rate and result.lr_of("sft") == 3e-4
+    lrs = result.curves.groupby("base_kind")["lr"].unique()
+    assert list(lrs["light"]) == [rate] and list(lrs["pretrained"]) == [3e-4]
+    default = al.calibrate_controls(al.default_config("smoke", control_lr_grid=None))
+    assert default[0].empty and default[1] == {}
 
 
 def test_choose_rates_skips_rates_past_the_peak() -> None:

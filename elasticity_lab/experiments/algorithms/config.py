@@ -26,6 +26,10 @@ from elasticity_lab.experiments.algorithms.align import ALGORITHMS
 from elasticity_lab.experiments.rebound.config import TASKS, _check_grid
 from elasticity_lab.lm.presets import PRESETS
 
+DEFAULT_HUB_MODEL = "HuggingFaceTB/SmolLM2-135M"
+"""The ``full`` scale's base (a pre-trained model, not an instruct one: the protocol aligns a base): small enough that
+five algorithms, two rates each, two bases and three seeds fit a Colab GPU session."""
+
 CONTROL_BASES: tuple[str, ...] = ("light", "random")
 
 DEFAULT_LR_GRID: dict[str, tuple[float, ...]] = {
@@ -36,6 +40,26 @@ DEFAULT_LR_GRID: dict[str, tuple[float, ...]] = {
     "rloo": (2e-4, 3e-4, 5e-4),
 }
 """Stage-1 learning rates tried per algorithm: spread around where a pilot on the ``reader`` base put each one."""
+
+CONTROL_LR_GRID: dict[str, tuple[float, ...]] = {a: (1e-3, 3e-3, 1e-2) for a in DEFAULT_LR_GRID}
+"""Stage-1 rates tried on each control base (``AlgorithmsConfig.control_lr_grid``): a base without the pre-trained
+distribution needs larger rates to be lifted in one epoch. Set from a pilot of the stage-1 scores alone (SFT on the
+lightly pre-trained base: 0.15, 0.36, 0.91 at these rates; random init: 0.03, 0.07, 0.14), before any control's
+stage 2 was run at them."""
+
+HUB_LR_GRID: dict[str, tuple[float, ...]] = {
+    "sft": (1e-5, 3e-5),
+    "dpo": (5e-7, 2e-6),
+    "kto": (5e-7, 2e-6),
+    "simpo": (5e-7, 2e-6),
+    "rloo": (1e-6, 3e-6),
+}
+"""Stage-1 rates tried on a hub model (TRL's trainers): around TRL's defaults and the model cards' fine-tuning rates
+(SFT 1e-5 to 2e-5; DPO, KTO, SimPO and RLOO about 1e-6). Not calibrated here: no machine that builds the book reaches
+the hub; the study's own calibration picks between them on the reader's GPU."""
+HUB_SAFETY_DATA = "PKU-Alignment/PKU-SafeRLHF::train"
+"""The hub's safety preference set: two responses per prompt with a safety label each (BeaverTails also fits, where a
+prompt has several labelled responses)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +80,18 @@ class AlgorithmsConfig:
     least ``min_gain``; with ``gate_controls`` a control curve whose stage 1 lifted it by less than that on its seed
     stops after stage 1 (one point, n = 0): it is left out of the verdict either way, so its stage 2 would
     decide nothing and costs the most.
+
+    ``control_lr_grid`` (per algorithm, a tuple of rates; ``None``, the default: each control aligns at its
+    algorithm's rate from the pre-trained base) calibrates the stage-1 rate of every control base on its own,
+    toward the same ``target`` on the same calibration seeds, so that a control is lifted about as high as the
+    pre-trained base where its algorithm can lift it at all (one epoch, as everywhere in the study).
+
+    ``hub_model`` (``"org/model"``, ``"org/model@revision"`` or a ``save_pretrained`` folder; ``None``: the
+    micro-world) runs stage 1 through TRL's trainers
+    (:mod:`~elasticity_lab.experiments.algorithms.trl_path`) on ``safety_data`` (BeaverTails or PKU-SafeRLHF,
+    ``name:config:split`` or a local copy), scored by the refusal rule on ``max_new_tokens`` sampled tokens, with
+    sequences cut at ``max_length`` tokens; its controls are ``random`` only (a hub model has no lightly
+    pre-trained checkpoint here: give an early revision as its own ``hub_model`` instead).
     """
 
     scale: str = "reader"
@@ -84,10 +120,31 @@ class AlgorithmsConfig:
     match_margin: float = 0.1
     min_gain: float = 0.1
     gate_controls: bool = True
+    control_lr_grid: Mapping[str, tuple[float, ...]] | None = None
+    hub_model: str | None = None
+    safety_data: str = HUB_SAFETY_DATA
+    max_length: int = 256
+    max_new_tokens: int = 32
+
+    @property
+    def on_hub(self) -> bool:
+        """Stage 1 through TRL's trainers on a hub model (or folder), not the library's loops on the micro-world."""
+        return self.hub_model is not None
 
     def __post_init__(self) -> None:
         check_choice("scale", self.scale, ("smoke", "reader", "full"))
         check_choice("task", self.task, TASKS)
+        if self.hub_model is not None:
+            if not isinstance(self.hub_model, str) or not self.hub_model.strip():
+                raise ValueError(f"hub_model={self.hub_model!r} is not allowed; give 'org/model', 'org/model@revision', a folder, or None (the micro-world).")
+            if self.task != "safety":
+                raise ValueError(f"task={self.task!r} is not allowed with hub_model; the TRL path builds preference pairs from "
+                                 "a safety data set (a safe and an unsafe response to one prompt), so use task='safety'.")
+            if "light" in self.bases:
+                raise ValueError(f"bases={self.bases!r} is not allowed with hub_model={self.hub_model!r}; a hub model has no "
+                                 "lightly pre-trained checkpoint here: use ('pretrained', 'random'), and an early revision as its own hub_model.")
+            for name in ("max_length", "max_new_tokens"):
+                check_int(name, getattr(self, name), 1)
         if not self.algorithms or len(set(self.algorithms)) != len(self.algorithms):
             raise ValueError(f"algorithms={self.algorithms!r} is not allowed; give distinct names from {ALGORITHMS}.")
         for a in self.algorithms:
@@ -145,6 +202,14 @@ class AlgorithmsConfig:
                 if a not in self.lrs:
                     raise ValueError(f"lrs has no rate for algorithm {a!r}; give one for each of {self.algorithms} (or lrs=None to calibrate).")
                 _check_lr(f"lrs[{a!r}]", self.lrs[a])
+        if self.control_lr_grid is not None:
+            for a in self.algorithms:
+                grid = self.control_lr_grid.get(a)
+                if not grid:
+                    raise ValueError(f"control_lr_grid has no rates for algorithm {a!r}; give a tuple of learning rates > 0 "
+                                     "for each algorithm (or control_lr_grid=None: the controls take the pre-trained base's rate).")
+                for lr in grid:
+                    _check_lr(f"control_lr_grid[{a!r}] entry", lr)
         for a, over in self.align_overrides.items():
             check_choice("align_overrides key", a, ALGORITHMS)
             for k in ("lr", "seed", "algorithm"):
@@ -166,6 +231,7 @@ class AlgorithmsConfig:
         d["lr_grid"] = {k: list(v) for k, v in self.lr_grid.items()}
         d["lrs"] = None if self.lrs is None else dict(self.lrs)
         d["align_overrides"] = {k: dict(v) for k, v in self.align_overrides.items()}
+        d["control_lr_grid"] = None if self.control_lr_grid is None else {k: list(v) for k, v in self.control_lr_grid.items()}
         return d
 
 
@@ -175,14 +241,20 @@ def _check_lr(name: str, lr: Any) -> None:
 
 
 SCALE_PRESETS: dict[str, dict[str, Any]] = {
-    # only exercises the code: bases pre-trained for seconds, tiny grids, two rates per algorithm
+    # only exercises the code: bases pre-trained for seconds, tiny grids, two rates per algorithm; the controls at the
+    # pre-trained base's rates (their own calibration is tested in tests/test_algorithms.py)
     "smoke": dict(n_align=16, n_perturb=(0, 8, 16, 32), n_prompts=16, n_kl=16, seeds=(0, 1),
                   lr_grid={a: g[:: max(1, len(g) - 1)][:2] for a, g in DEFAULT_LR_GRID.items()}),
     # the book's section: budgeted at ≤ 2.5 minutes on 2 CPU cores; stage 2 ends at n = n_align (the verdict's point),
     # where the pre-trained curves of every algorithm are past halfway (in a pilot all five were by n = 32)
-    "reader": dict(n_perturb=(0, 8, 16, 32, 64)),
-    # hub models: TRL's trainers (experiments.algorithms.trl_path); the micro-world study runs at reader's sizes
-    "full": dict(),
+    # each control base calibrated on its own (CONTROL_LR_GRID): about 1 CPU-minute more than the controls at the
+    # pre-trained base's rates, which lift no control by min_gain (chapter 8's run before this change)
+    "reader": dict(n_perturb=(0, 8, 16, 32, 64), control_lr_grid=dict(CONTROL_LR_GRID)),
+    # a hub model through TRL's trainers (experiments.algorithms.trl_path), planned for a Colab GPU (not measured here:
+    # no machine that builds the book reaches the hub)
+    "full": dict(hub_model=DEFAULT_HUB_MODEL, bases=("pretrained", "random"), lr_grid=dict(HUB_LR_GRID), n_align=128,
+                 align_batch_size=8, n_perturb=(0, 16, 32, 64, 128), perturb_lr=1e-5, perturb_batch_size=16,
+                 n_prompts=64, n_kl=64, align_overrides={"rloo": {"max_new_tokens": 32}}),
 }
 """The book's study at each scale, as overrides of :class:`AlgorithmsConfig`'s defaults: data, not code paths."""
 
@@ -202,10 +274,15 @@ def default_config(scale: str = "reader", n_seeds: int | None = None, **override
 
 
 def base_spec(config: AlgorithmsConfig, kind: str = "pretrained") -> Any:
-    """The micro-world base of a kind (``pretrained``, ``light``, ``random``) at the study's scale (``full``: reader's)."""
+    """The base of a kind (``pretrained``, ``light``, ``random``): the micro-world's at the study's scale (``full``:
+    reader's), or the hub model (``random``: its architecture re-initialised)."""
     from elasticity_lab.lm.bases import BaseSpec
 
     check_choice("kind", kind, ("pretrained",) + CONTROL_BASES)
+    if config.hub_model is not None:
+        check_choice("kind", kind, ("pretrained", "random"))
+        spec = BaseSpec.parse(config.hub_model)
+        return spec if kind == "pretrained" else dataclasses.replace(spec, revision="random")
     return BaseSpec(config.preset, None if kind == "pretrained" else kind, scale="reader" if config.scale == "full" else config.scale,
                     tokens=config.pretrain_tokens, light_fraction=config.light_fraction)
 

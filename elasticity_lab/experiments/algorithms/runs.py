@@ -5,6 +5,10 @@ RLOO on the same ``n_align`` examples' worth of information), then
 :func:`elasticity_lab.experiments.rebound.perturb_curve`, chapter 7's own stage 2 (SFT on unaligned
 answers, scored after every whole batch on the grid). Each calibration point and each curve is cached
 on its own, so an interrupted study resumes and a larger one reuses what it shares.
+
+With ``config.hub_model`` the same units run on a hub model (or a ``save_pretrained`` folder): stage 1 through
+TRL's trainers (:func:`~elasticity_lab.experiments.algorithms.trl_path.trl_align`) on the hub's safety data
+(:class:`~elasticity_lab.experiments.rebound.tasks.HubTask`), stage 2, the summary and the verdicts unchanged.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.experiments.algorithms.align import align
 from elasticity_lab.experiments.algorithms.config import AlgorithmsConfig, base_spec, default_config
 from elasticity_lab.experiments.rebound.runs import evaluate, perturb_curve
-from elasticity_lab.experiments.rebound.tasks import MicroTask, Probe
+from elasticity_lab.experiments.rebound.tasks import HubTask, MicroTask, Probe
 from elasticity_lab.lm.bases import Base, load_base
+from elasticity_lab.lm.hub import HubUnreachableError
 
 
 @dataclass
@@ -36,6 +41,12 @@ class AlgorithmsResult:
     curves: pd.DataFrame
     summary: pd.DataFrame = field(default_factory=pd.DataFrame)
     verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    control_calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    control_lrs: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def lr_of(self, algorithm: str, base_kind: str = "pretrained") -> float:
+        """The stage-1 rate an algorithm aligned a base with (a control's own where the controls were calibrated)."""
+        return self.control_lrs.get(base_kind, {}).get(algorithm, self.lrs[algorithm])
 
 
 def _shared_key(c: AlgorithmsConfig) -> dict[str, Any]:
@@ -43,6 +54,9 @@ def _shared_key(c: AlgorithmsConfig) -> dict[str, Any]:
     keep = ("scale", "task", "n_align", "align_batch_size", "preset", "pretrain_tokens", "light_fraction", "n_prompts", "n_kl")
     d = {k: getattr(c, k) for k in keep}
     d["align_overrides"] = {k: dict(v) for k, v in sorted(c.align_overrides.items())}
+    if c.on_hub:  # only then, so that the micro-world's cached units keep their keys
+        d.update(hub_model=c.hub_model, safety_data=c.safety_data, max_length=c.max_length, max_new_tokens=c.max_new_tokens,
+                 stage1="trl")
     return d
 
 
@@ -52,7 +66,7 @@ class _Runner:
     def __init__(self, config: AlgorithmsConfig, progress: bool) -> None:
         self.config, self.progress = config, progress
         self._bases: dict[str, Base] = {}
-        self._tasks: dict[str, tuple[MicroTask, Probe]] = {}
+        self._tasks: dict[str, tuple[Any, Probe]] = {}
         self._refs: dict[tuple[str, int], dict[str, float]] = {}
 
     def base(self, kind: str) -> Base:
@@ -60,11 +74,29 @@ class _Runner:
             self._bases[kind] = load_base(base_spec(self.config, kind), progress=self.progress)
         return self._bases[kind]
 
-    def task(self, kind: str) -> tuple[MicroTask, Probe]:
+    def task(self, kind: str) -> tuple[Any, Probe]:
+        c = self.config
         if kind not in self._tasks:
-            task = MicroTask(self.base(kind).world, self.config.task)
-            self._tasks[kind] = (task, task.probe(self.config.n_prompts, self.config.n_kl))
+            if c.on_hub:  # one data set for every base: read it once
+                other = next(iter(self._tasks.values()), None)
+                task = other[0] if other else HubTask(c.safety_data, c.task, max_new_tokens=c.max_new_tokens)
+            else:
+                task = MicroTask(self.base(kind).world, c.task)
+            self._tasks[kind] = (task, task.probe(c.n_prompts, c.n_kl))
         return self._tasks[kind]
+
+    def stage1(self, kind: str, algorithm: str, lr: float, seed: int) -> Any:
+        """Stage 1 of the base of ``kind``: the library's loop on the micro-world, TRL's trainer on a hub model."""
+        c = self.config
+        base = self.base(kind)
+        task, _ = self.task(kind)
+        if c.on_hub:
+            from elasticity_lab.experiments.algorithms.trl_path import trl_align
+
+            return trl_align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
+                             max_length=c.max_length)
+        return align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
+                     evaluate=False)
 
     def reference(self, kind: str, seed: int) -> dict[str, float]:
         """The base's own scores on the probe at a seed (the same for every algorithm: computed once per study)."""
@@ -74,16 +106,17 @@ class _Runner:
             self._refs[kind, seed] = evaluate(base.model, base.tokenizer, task, probe, None, seed=seed)
         return self._refs[kind, seed]
 
-    def calibration_point(self, algorithm: str, lr: float, seed: int) -> pd.DataFrame:
+    def calibration_point(self, algorithm: str, lr: float, seed: int, kind: str = "pretrained") -> pd.DataFrame:
         c = self.config
         key = {"kind": "algorithms-calibration", "algorithm": algorithm, "lr": lr, "seed": seed, "config": _shared_key(c)}
+        if kind != "pretrained":  # only then, so the pre-trained base's points keep their keys
+            key["base_kind"] = kind
 
         def compute() -> pd.DataFrame:
-            base = self.base("pretrained")
-            task, probe = self.task("pretrained")
+            base = self.base(kind)
+            task, probe = self.task(kind)
             t0 = time.perf_counter()
-            r = align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
-                      evaluate=False)
+            r = self.stage1(kind, algorithm, lr, seed)
             scores = evaluate(r.model, base.tokenizer, task, probe, base.model, seed=seed)
             return pd.DataFrame([{"steps": r.steps, **scores, "seconds": time.perf_counter() - t0}])
 
@@ -91,6 +124,8 @@ class _Runner:
         table.insert(0, "seed", seed)
         table.insert(0, "lr", lr)
         table.insert(0, "algorithm", algorithm)
+        if kind != "pretrained":
+            table.insert(0, "base_kind", kind)
         return table
 
     def curve(self, algorithm: str, lr: float, kind: str, seed: int) -> pd.DataFrame:
@@ -106,8 +141,7 @@ class _Runner:
             task, probe = self.task(kind)
             t0 = time.perf_counter()
             ref = self.reference(kind, seed)
-            r = align(base.model, base.tokenizer, algorithm, task, c.n_align, c.align_config(algorithm, lr), seed=seed,
-                      evaluate=False)
+            r = self.stage1(kind, algorithm, lr, seed)
             t1 = time.perf_counter()
             first = evaluate(r.model, base.tokenizer, task, probe, base.model, seed=seed) if kind != "pretrained" else None
             if first is not None and c.gate_controls and first["rule"] - ref["rule"] < c.min_gain:
@@ -173,6 +207,26 @@ def calibrate(config: AlgorithmsConfig, *, progress: bool = False, runner: _Runn
     return table, choose_rates(table, config.target)
 
 
+def calibrate_controls(config: AlgorithmsConfig, *, progress: bool = False,
+                       runner: _Runner | None = None) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
+    """With ``config.control_lr_grid``: each control base's own calibration (one row per base × algorithm × rate ×
+    calibration seed, the base's own score beside it) and its chosen rate per algorithm (:func:`choose_rates`, toward
+    the same target). Without it: an empty table and no rates (the controls take the pre-trained base's)."""
+    controls = [k for k in config.bases if k != "pretrained"]
+    if config.control_lr_grid is None or not controls:
+        return pd.DataFrame(columns=["base_kind", "algorithm", "lr", "seed", "rule", "kl", "base_rule"]), {}
+    runner = runner or _Runner(config, progress)
+    units = [(k, a, lr, s) for k in controls for a in config.algorithms for lr in config.control_lr_grid[a]
+             for s in config.calibration_seeds]
+    parts = []
+    for k, a, lr, s in progress_bar(units, desc="control calibration", enabled=progress):
+        part = runner.calibration_point(a, lr, s, kind=k)
+        part["base_rule"] = runner.reference(k, s)["rule"]
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True)
+    return table, {k: choose_rates(g, config.target) for k, g in table.groupby("base_kind", sort=False)}
+
+
 def run_algorithms(config: AlgorithmsConfig | None = None, *, progress: bool = True,
                    on_unit: Callable[[int, int], None] | None = None) -> AlgorithmsResult:
     """Calibrate, run (or read from the cache) every curve, and analyse them (summary table and verdicts)."""
@@ -181,15 +235,25 @@ def run_algorithms(config: AlgorithmsConfig | None = None, *, progress: bool = T
 
     config = config or default_config()
     runner = _Runner(config, progress)
+    if config.on_hub:  # the model and the data set first: an unreachable hub says so in one sentence, within seconds
+        try:
+            runner.base("pretrained")
+            runner.task("pretrained")
+        except HubUnreachableError as err:
+            raise HubUnreachableError(
+                f"The Hugging Face Hub cannot be reached for hub_model={config.hub_model!r} and safety_data="
+                f"{config.safety_data!r}, which the algorithms study at scale={config.scale!r} runs on through TRL; run it "
+                "at scale='reader' (the micro-world, nothing to download), or give local folders for both.") from err
     calibration, lrs = calibrate(config, progress=progress, runner=runner)
+    control_calibration, control_lrs = calibrate_controls(config, progress=progress, runner=runner)
     units = [(a, k, s) for s in config.seeds for k in config.bases for a in config.algorithms]
     parts = []
     for i, (a, k, s) in enumerate(progress_bar(units, desc="algorithm curves", enabled=progress)):
-        parts.append(runner.curve(a, lrs[a], k, s))
+        parts.append(runner.curve(a, control_lrs.get(k, lrs).get(a, lrs[a]), k, s))
         if on_unit:
             on_unit(i + 1, len(units))
     curves = pd.concat(parts, ignore_index=True)
-    result = AlgorithmsResult(config, calibration, lrs, curves)
+    result = AlgorithmsResult(config, calibration, lrs, curves, control_calibration=control_calibration, control_lrs=control_lrs)
     result.summary = curve_summary(curves, config.n_align)
     result.verdicts = verdicts(result.summary, config)
     return result

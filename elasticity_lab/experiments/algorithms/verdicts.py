@@ -162,8 +162,9 @@ def verdict_text(table: pd.DataFrame) -> str:
                    "stage 2 itself, fine-tuning on the unaligned answers, which moves any model it can move, elastic or not"
                    + (f"; for {', '.join(over)} more than the whole gain was undone, so the score ended below the base's own "
                       "level rather than settling at it" if over else "")
-                   + ". What would test it: control bases lifted as high as the pre-trained base before stage 2 (their own "
-                   "calibrated stage-1 rate, or more steps), so that their rebound can be timed the same way.")
+                   + ". What would test it: control bases lifted as high as the pre-trained base before stage 2 (more steps, "
+                   "or a stage-1 rate of their own where the study did not calibrate one), so that their rebound can be "
+                   "timed the same way.")
     m = table[table["finding"] == "matched alignment"]
     unmatched = [str(a) for a in m.loc[m["verdict"] != SHOWS, "algorithm"]]
     if len(ind) and unmatched:
