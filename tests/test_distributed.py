@@ -227,8 +227,8 @@ def test_two_processes_run_the_standins_like_one(tmp_path, monkeypatch) -> None:
 
 FSDP_TOLERANCE = 1e-4
 """How far a score of the 2-process FSDP run may sit from the 1-process one: the same whole-batch gradient as DDP
-(:data:`TOLERANCE`), now all-gathered and reduce-scattered by shards; the gap measured on the stand-ins at smoke was
-below 1e-6 (losses equal to 6 decimals, weight sums to 1e-7)."""
+(:data:`TOLERANCE`), now all-gathered and reduce-scattered by shards; the largest gap measured on the stand-ins at
+smoke was 7e-16 in the curves and 0 in the resistance table (the test prints it)."""
 
 FSDP_STUDY = r'''
 import dataclasses, json, sys
@@ -288,6 +288,7 @@ def test_two_fsdp_processes_run_the_standins_like_one(tmp_path) -> None:
         assert list(a.columns) == list(b.columns) and len(a) == len(b) > 0
         numeric = [c for c in a.columns if pd.api.types.is_float_dtype(a[c])]
         pd.testing.assert_frame_equal(a.drop(columns=numeric), b.drop(columns=numeric))
-        for c in numeric:
-            gap = (a[c] - b[c]).abs().max()
+        gaps = {c: (a[c] - b[c]).abs().max() for c in numeric}
+        print(f"{name}: largest gap {max((g for g in gaps.values() if not math.isnan(g)), default=0.0):.2g}")
+        for c, gap in gaps.items():
             assert math.isnan(gap) or gap <= FSDP_TOLERANCE, f"{name}.{c} differs by {gap:.2g} between 1 and 2 FSDP processes"
