@@ -96,7 +96,8 @@ def test_verdict_rows_of_an_unlearnt_task_are_marked_not_counted() -> None:
     assert "has not learnt this task (rate 0.10 vs 0.30)" in marked[0]["evidence"] and "does not show" in marked[0]["evidence"]
     assert ln.count_verdicts(marked)[ln.NOT_COUNTED] == 1 and ln.count_verdicts(rows)[ln.NOT_COUNTED] == 0
     assert ln.mark_not_counted(rows, {}) == rows  # nothing unlearnt: the rows are unchanged
-    assert [r["shows"] for r in ln.mark_not_counted(rows, {"safety": "r"})] == ["does not show", ln.NOT_COUNTED, ln.NOT_COUNTED]
+    assert [r["shows"] for r in ln.mark_not_counted(rows, {"safety": "r"})] == ["does not show", ln.NOT_COUNTED, "undecided"]
+    assert [r["shows"] for r in ln.mark_not_counted(rows, {ln.ATTRACTOR: "r"})] == ["does not show", "shows", ln.NOT_COUNTED]
     text = ln.not_counted_text(marked)
     assert "sentiment: returns" in text and "never learnt" in text and ln.not_counted_text(rows) == ""
 

@@ -34,6 +34,7 @@ from elasticity_lab.core.config import check_choice, check_int, check_positive, 
 from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.experiments.stats import ABSENT, NOT_RUN, SHOWS, UNDECIDED, Interval, decide, mean_interval
 from elasticity_lab.lm.bases import BaseSpec, load_base
+from elasticity_lab.lm.presets import choose_device, device_tag
 
 TOLERANCE = 0.05
 """A base has learnt a behaviour where its rate lies within this of the pre-training text's (0 → 1 scale)."""
@@ -61,13 +62,14 @@ def _world_task(task: str) -> str:
 
 
 def measure_rates(bases: Mapping[str, Sequence[BaseSpec | str]], tasks: Sequence[str], *, n_prompts: int = 512,
-                  seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                  seed: int = 0, device: Any = None, progress: bool = True) -> pd.DataFrame:
     """The rule rate of every base on every behaviour of ``tasks``, beside the pre-training text's rate.
 
     ``bases`` maps a world's label to its bases, one per pre-training seed (micro-world bases only: a hub
     model has no exact pre-training rate). One row per (world, base, behaviour): ``pretrain_seed``,
     ``model_rate``, ``likelihood_score``, ``pretraining_rate``, ``n_prompts``. Each base × task is cached
-    (keyed by the base's weights), so chapters that check the same base share the work.
+    (keyed by the base's weights), so chapters that check the same base share the work. ``device``: as
+    :func:`elasticity_lab.lm.bases.load_base` (the one device choice).
     """
     from elasticity_lab.lm.metrics import behaviour_table
 
@@ -83,6 +85,7 @@ def measure_rates(bases: Mapping[str, Sequence[BaseSpec | str]], tasks: Sequence
             if not spec.micro_world:
                 raise ValueError(f"bases[{label!r}] contains {spec.text!r}, which is not a micro-world base; only those have an "
                                  "exact pre-training rate to learn.")
+    dev = choose_device(device)
     units = [(label, spec, task) for label, group in specs.items() for spec in group for task in world_tasks]
     rows: list[dict[str, Any]] = []
     loaded: dict[str, Any] = {}
@@ -90,12 +93,14 @@ def measure_rates(bases: Mapping[str, Sequence[BaseSpec | str]], tasks: Sequence
         def compute(spec: BaseSpec = spec, task: str = task) -> list[dict[str, Any]]:
             if spec.text + str(spec.seed) not in loaded:
                 loaded.clear()
-                loaded[spec.text + str(spec.seed)] = load_base(spec, device="cpu")
+                loaded[spec.text + str(spec.seed)] = load_base(spec, device=dev)
             base = loaded[spec.text + str(spec.seed)]
             table = behaviour_table(base.model, base.tokenizer, base.world, tasks=(task,), n_prompts=n_prompts, seed=seed)
             return table[["task", "model_rate", "likelihood_score", "pretraining_rate"]].to_dict("records")
-        key = {"kind": "learnt", "base": spec.key(), "task": task, "n_prompts": int(n_prompts), "seed": int(seed)}
-        for r in cached_json("learnt", key, compute):
+        key = {"kind": "learnt", "base": {**spec.key(), **device_tag(dev)}, "task": task, "n_prompts": int(n_prompts), "seed": int(seed)}
+        # the rates depend on the base's weights (in the key) and the scoring code (lm.metrics and what it imports), not on
+        # this module's words: its prose can change without measuring every base again
+        for r in cached_json("learnt", key, compute, code="elasticity_lab.lm.metrics"):
             rows.append({"world": label, "base": spec.text, "pretrain_seed": int(spec.pretrain_config().seed),
                          "behaviour": r["task"], **{k: float(r[k]) for k in ("model_rate", "likelihood_score", "pretraining_rate")},
                          "n_prompts": int(n_prompts)})
@@ -208,10 +213,14 @@ NOT_COUNTED = "not counted"
 """A verdict row whose task the base has not learnt: shown, and left out of every count."""
 
 
+ATTRACTOR = "attractor"
+"""The key of the attractor test's rows (refusal of harmful requests in every world of the test) in ``left_out``."""
+
+
 def task_of_finding(finding: str) -> str:
-    """The task a verdict row is about: the words before its first colon (``"safety: returns to ..."``); the
-    attractor rows are about refusing harmful requests (``safety``)."""
-    return "safety" if finding.startswith("attractor") else finding.split(":", 1)[0].strip()
+    """The task a verdict row is about: the words before its first colon (``"safety: returns to ..."``), or
+    :data:`ATTRACTOR` for the attractor test's rows, which ask about refusal in several worlds at once."""
+    return ATTRACTOR if finding.startswith("attractor") else finding.split(":", 1)[0].strip()
 
 
 def mark_not_counted(rows: Sequence[dict[str, Any]], left_out: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -263,10 +272,11 @@ def learnt_prose(table: pd.DataFrame, *, tolerance: float = TOLERANCE) -> str:
             f"± {tolerance:.2f}, **not learnt** where it lies wholly beyond, and undecided otherwise.\n\n" + "\n".join(parts))
 
 
-def exclusion_prose(status: pd.DataFrame, *, what: str = "the verdicts") -> str:
-    """What a chapter's verdicts count and why, from :func:`task_status` (Markdown)."""
+def exclusion_prose(status: pd.DataFrame, *, what: str = "the verdicts", item: str = "task") -> str:
+    """What a chapter's verdicts count and why, from :func:`task_status` (Markdown); ``item``: what its rows are
+    (``task``, or ``world`` where a verdict compares worlds on one task)."""
     if status.empty:
-        return f"No task was checked, so {what} count every task."
+        return f"No {item} was checked, so {what} counts every {item}."
     out = status[status["decision"] == NOT_LEARNT]
     unsure = status[status["decision"].isin([UNDECIDED, NOT_RUN])]
     learnt = status[status["decision"] == LEARNT]
@@ -276,7 +286,7 @@ def exclusion_prose(status: pd.DataFrame, *, what: str = "the verdicts") -> str:
                                                                   for t, w in zip(out["task"], out["why"]))
                      + f". Its rows stay in the tables above, but {WHY}.")
     else:
-        lines.append(f"Every task of {what} is counted: the base has not been shown to fail to learn any of them.")
+        lines.append(f"Every {item} of {what} is counted: no base has been shown to fail to learn its task.")
     if len(learnt):
         lines.append("Learnt, within the tolerance: " + ", ".join(f"*{t}*" for t in learnt["task"]) + ".")
     if len(unsure):
