@@ -73,6 +73,8 @@ def test_a_task_is_not_learnt_where_any_of_its_behaviours_is_not() -> None:
     assert status.iloc[1]["decision"] == ln.LEARNT
     assert status.iloc[2]["decision"] == UNDECIDED  # harmful undecided, benign learnt
     assert ln.unlearnt(status) == {"instruction": status.iloc[0]["why"]}
+    strict = ln.unlearnt(status, strict=True)  # only what is shown to be learnt counts
+    assert list(strict) == ["instruction", "safety"] and strict["safety"].startswith("undecided: ")
 
 
 def test_counted_rows_leave_out_only_the_unlearnt_tasks() -> None:

@@ -193,10 +193,12 @@ def task_status(table: pd.DataFrame, tasks: Sequence[str], *, world: str | None 
     return pd.DataFrame(rows, columns=["task", "world", "decision", "why"])
 
 
-def unlearnt(status: pd.DataFrame) -> dict[str, str]:
-    """Task → why, for the tasks of :func:`task_status` that the base has not learnt (the ones a verdict leaves out)."""
-    s = status[status["decision"] == NOT_LEARNT]
-    return dict(zip(s["task"], s["why"]))
+def unlearnt(status: pd.DataFrame, *, strict: bool = False) -> dict[str, str]:
+    """Task → why, for the tasks of :func:`task_status` that a verdict leaves out: those the base has not learnt; with
+    ``strict``, every task not shown to be learnt (undecided and not run too: the burden of proof on "learnt")."""
+    out = status["decision"] != LEARNT if strict else status["decision"] == NOT_LEARNT
+    s = status[out]
+    return {t: (w if d == NOT_LEARNT else f"{d}: {w}") for t, d, w in zip(s["task"], s["decision"], s["why"])}
 
 
 def counted_rows(table: pd.DataFrame, left_out: Iterable[str], *, column: str = "task") -> pd.DataFrame:
