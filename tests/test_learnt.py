@@ -38,6 +38,15 @@ def test_seeds_that_disagree_are_undecided() -> None:
     assert ln.learnt_table(rates("w", "sentiment", [0.10, 0.30, 0.45], 0.30))["decision"].iloc[0] == UNDECIDED
 
 
+def test_seeds_that_agree_by_chance_keep_the_prompts_sampling_noise() -> None:
+    """Two smoke bases that both answered 8 of 32 prompts: the seeds' spread is 0, the prompts' noise is not."""
+    iv = ln.gap_interval([0.25, 0.25], 0.30, seeds=[0, 1], n_prompts=32)
+    assert iv.high - iv.low > 0.2 and "widened" in iv.method
+    assert ln.decide_learnt(iv) == UNDECIDED
+    wide = ln.gap_interval([0.14, 0.13, 0.16], 0.30, seeds=[0, 1, 2], n_prompts=512)
+    assert "widened" not in wide.method  # the seeds' spread is the wider one here
+
+
 def test_one_seed_uses_the_prompts_sampling_noise() -> None:
     far = ln.gap_interval([0.14], 0.30, n_prompts=512)
     assert "prompts" in far.method and ln.decide_learnt(far) == ln.NOT_LEARNT

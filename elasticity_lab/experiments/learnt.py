@@ -114,21 +114,33 @@ def measure_rates(bases: Mapping[str, Sequence[BaseSpec | str]], tasks: Sequence
 def gap_interval(rates: Sequence[float], pretraining_rate: float, *, seeds: Sequence[Any] | None = None,
                  n_prompts: int | None = None) -> Interval:
     """The interval of (base's rate − ``pretraining_rate``): a t-interval over the pre-training seeds' rates where
-    there are several, else the bootstrap over the one base's ``n_prompts`` prompts (its sampling noise only)."""
+    there are several, else the bootstrap over the one base's ``n_prompts`` prompts (its sampling noise only).
+
+    With several seeds and ``n_prompts`` given, the t-interval is widened, where it is narrower, to the bootstrap over
+    every prompt of every seed: two or three seeds can agree by chance (at the ``smoke`` scale they often do), and an
+    interval narrower than the prompts' own sampling noise would claim more than was measured.
+    """
     check_range("pretraining_rate", pretraining_rate, 0, 1)
     r = np.asarray(rates, dtype=float)
     labels = list(seeds) if seeds is not None else list(range(len(r)))
+    if n_prompts is not None:
+        check_int("n_prompts", n_prompts, 1)
+    if len(r) == 0 or not np.isfinite(r).any():
+        return Interval(math.nan, math.nan, math.nan, n=0)
+    prompts = None
+    if n_prompts is not None:
+        k = [int(round(float(x) * n_prompts)) for x in r if math.isfinite(x)]
+        outcomes = np.concatenate([np.r_[np.ones(j), np.zeros(n_prompts - j)] for j in k]) - pretraining_rate
+        prompts = mean_interval(outcomes)  # every prompt one unit: the sampling noise alone
     if len(set(labels)) >= 2:
         iv = mean_interval(r - pretraining_rate, labels)
+        if prompts is not None and iv.finite and (prompts.low < iv.low or prompts.high > iv.high):
+            return Interval(iv.estimate, min(iv.low, prompts.low), max(iv.high, prompts.high), iv.level, iv.n,
+                            f"{iv.method} (pre-training seeds), widened to the sampling noise of their {len(outcomes)} prompts")
         return Interval(iv.estimate, iv.low, iv.high, iv.level, iv.n, f"{iv.method} (pre-training seeds)")
-    if len(r) == 0 or not math.isfinite(r[0]):
-        return Interval(math.nan, math.nan, math.nan, n=0)
-    if n_prompts is None:
+    if prompts is None:
         return Interval(float(r[0] - pretraining_rate), -math.inf, math.inf, n=1, method="one pre-training seed")
-    check_int("n_prompts", n_prompts, 1)
-    k = int(round(float(r[0]) * n_prompts))
-    iv = mean_interval(np.r_[np.ones(k), np.zeros(n_prompts - k)] - pretraining_rate)
-    return Interval(iv.estimate, iv.low, iv.high, iv.level, iv.n, "bootstrap over the prompts of one pre-training seed")
+    return Interval(prompts.estimate, prompts.low, prompts.high, prompts.level, prompts.n, "bootstrap over the prompts of one pre-training seed")
 
 
 def decide_learnt(interval: Interval, *, tolerance: float = TOLERANCE) -> str:
@@ -152,7 +164,7 @@ def learnt_table(rates: pd.DataFrame, *, tolerance: float = TOLERANCE) -> pd.Dat
     for (world, behaviour), g in rates.groupby(["world", "behaviour"], sort=False):
         p = float(g["pretraining_rate"].iloc[0])
         gap = gap_interval(g["model_rate"].to_numpy(), p, seeds=g["pretrain_seed"].tolist(), n_prompts=int(g["n_prompts"].iloc[0]))
-        rate = Interval(gap.estimate + p, gap.low + p, gap.high + p, gap.level, gap.n, gap.method)
+        rate = Interval(gap.estimate + p, max(gap.low + p, 0.0), min(gap.high + p, 1.0), gap.level, gap.n, gap.method)  # a rate lies in [0, 1]
         rows.append({"world": world, "behaviour": behaviour, "seeds": int(g["pretrain_seed"].nunique()),
                      "base's rate": rate.text(2).replace("+", ""), "pre-training rate": f"{p:.2f}",
                      "base − pre-training": gap.text(2), "decision": decide_learnt(gap, tolerance=tolerance),
