@@ -120,6 +120,8 @@ def test_prose_says_which_tasks_are_learnt_and_never_nan() -> None:
     status = ln.task_status(table, ["instruction", "truthfulness", "safety"])
     words = ln.exclusion_prose(status, what="the verdicts")
     assert "Not counted in the verdicts" in words and "*instruction*" in words and "never learnt" in words and "nan" not in words
+    none = ln.exclusion_prose(ln.task_status(table, ["instruction"]), what="the verdict")
+    assert "no verdict" in none and "*instruction*" in none
     ok = ln.exclusion_prose(ln.task_status(table, ["truthfulness"]))
     assert "Every task" in ok
     assert "not measured" in ln.learnt_prose(table.iloc[0:0])

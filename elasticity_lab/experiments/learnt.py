@@ -295,6 +295,10 @@ def exclusion_prose(status: pd.DataFrame, *, what: str = "the verdicts", item: s
     unsure = status[status["decision"].isin([UNDECIDED, NOT_RUN])]
     learnt = status[status["decision"] == LEARNT]
     lines = []
+    if len(out) and len(out) == len(status):
+        lines.append(f"**No {item} is left to count, so there is no verdict** at this scale: the base has learnt none of the "
+                     f"{item}s of {what} (" + "; ".join(f"*{t}*: {w}" for t, w in zip(out["task"], out["why"])) + f"), and {WHY}.")
+        return " ".join(lines)
     if len(out):
         lines.append(f"**Not counted in {what}**: " + "; ".join(f"*{t}*, the base has not learnt this task ({w})"
                                                                   for t, w in zip(out["task"], out["why"]))
