@@ -244,7 +244,7 @@ def mark_not_counted(rows: Sequence[dict[str, Any]], left_out: Mapping[str, str]
     for r in rows:
         task = task_of_finding(str(r["finding"]))
         if task in left_out:
-            r = {**r, "shows": NOT_COUNTED, "survives_controls": NOT_COUNTED,
+            r = {**r, "shows": NOT_COUNTED, "survives_controls": NOT_COUNTED, "not_counted_why": left_out[task],
                  "evidence": f"not counted: the base has not learnt this task ({left_out[task]}); measured: {r['shows']}. "
                              + str(r.get("evidence", ""))}
         out.append(dict(r))
@@ -319,4 +319,4 @@ def not_counted_text(rows: Sequence[dict[str, Any]]) -> str:
     if not left:
         return ""
     return (f"**Not counted** (the base has not learnt the task, so {WHY}): "
-            + "; ".join(f"*{r['finding']}* ({r['evidence'].split(';')[0].removeprefix('not counted: ')})" for r in left) + ".")
+            + "; ".join(f"*{r['finding']}* ({r.get('not_counted_why', 'not learnt')})" for r in left) + ".")
