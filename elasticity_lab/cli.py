@@ -56,8 +56,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import importlib
     from pathlib import Path
 
+    from elasticity_lab.core import ranks
     from elasticity_lab.core.cache import atomic_write_text
-    from elasticity_lab.core.config import SCALE_ENV_VAR, check_int, check_output_path, resolve_scale
+    from elasticity_lab.core.config import SCALE_ENV_VAR, SCALES, check_choice, check_int, check_output_path, resolve_scale
 
     # an explicit --scale wins; $ELASTICITY_SCALE is the default (for notebooks and book builds)
     scale = resolve_scale(args.scale) if args.scale is None else args.scale
@@ -66,6 +67,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:  # checked before the run, not after it
         check_output_path("--json", args.json)
     module = importlib.import_module(f"elasticity_lab.experiments.{args.experiment}")
+    check_choice("--scale", scale, getattr(module, "CLI_SCALES", SCALES))  # `paper` only where the experiment has it
+    ranks.setup()  # under `accelerate launch`: join the ranks before any model is placed on a card
     before = os.environ.get(SCALE_ENV_VAR)
     os.environ[SCALE_ENV_VAR] = scale  # so that a resolve_scale inside the run sees the flag too
     try:
@@ -75,12 +78,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
             os.environ.pop(SCALE_ENV_VAR, None)
         else:
             os.environ[SCALE_ENV_VAR] = before
+    if not ranks.is_main():  # every rank computed the same result; one writes it
+        ranks.shutdown()
+        return 0
     text = _json_text(result)
     if args.json:
         atomic_write_text(Path(args.json), text + "\n")
         print(f"wrote {args.json}")
     else:
         print(text)
+    ranks.shutdown()
     return 0
 
 
@@ -137,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one of the paper's experiments headless (results are cached)")
     p.add_argument("experiment", choices=EXPERIMENTS, help="which experiment")
-    p.add_argument("--scale", choices=SCALES, default=None,
-                   help="smoke | reader | full; given here it wins over $ELASTICITY_SCALE, which is only the default "
-                        "(for notebooks and book builds); without either: reader")
+    p.add_argument("--scale", choices=(*SCALES, "paper"), default=None,
+                   help="smoke | reader | full (| paper: the paper's own grid, realmodels only); given here it wins over "
+                        "$ELASTICITY_SCALE, which is only the default (for notebooks and book builds); without either: reader")
     p.add_argument("--seeds", type=int, default=None, help=f"number of seeds, 1 to {MAX_SEEDS} (default: the scale's)")
     p.add_argument("--json", metavar="OUT", default=None,
                    help="write the table and summary to this JSON file; its folder must exist (checked before the run)")

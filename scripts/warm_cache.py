@@ -13,7 +13,10 @@ library's source, whoever computed it.
     python scripts/warm_cache.py --jobs 1   # one at a time
 
 A chapter that fails here is reported in one line and left to the book build, which reports it
-with its traceback.
+with its traceback. Each chapter computed here has its wall-clock and CPU seconds, the scale, the
+commit and whether the results cache was empty at the start recorded in
+``_build/runtimes-<scale>.json``; ``scripts/record_runtimes.py`` ships them to the chapters'
+run-time tables.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+
+import record_runtimes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,20 +58,20 @@ def _uncached(notebooks: list[Path]) -> list[Path]:
     return missing
 
 
-def _execute(notebook: str, out_dir: str) -> tuple[str, float, str | None]:
+def _execute(notebook: str, out_dir: str) -> tuple[str, float, float, str | None]:
     import papermill
 
     from elasticity_lab.core import headless
 
     headless.install()
-    start = time.perf_counter()
-    try:
-        papermill.execute_notebook(notebook, str(Path(out_dir) / Path(notebook).name), cwd=str(Path(notebook).parent),
-                                   kernel_name="python3", progress_bar=False, log_output=False, execution_timeout=1260)
-        error = None
-    except Exception as exc:  # reported in one line; the book build gives the traceback
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-    return notebook, time.perf_counter() - start, error
+    with record_runtimes.measure() as took:  # the kernel's CPU counts: it is a child of this worker, reaped at shutdown
+        try:
+            papermill.execute_notebook(notebook, str(Path(out_dir) / Path(notebook).name), cwd=str(Path(notebook).parent),
+                                       kernel_name="python3", progress_bar=False, log_output=False, execution_timeout=1260)
+            error = None
+        except Exception as exc:  # reported in one line; the book build gives the traceback
+            error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    return notebook, took["wall_s"], took["cpu_s"], error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,14 +87,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warm_cache: {'nothing to compute' if not todo else 'one job: the book build computes as it goes'}")
         return 0
     os.environ.setdefault("TQDM_DISABLE", "1")
+    from elasticity_lab.core.cache import cache_dir
+    from elasticity_lab.core.config import resolve_scale
+
+    scale = resolve_scale("reader")  # the chapters' parameters cells say reader; $ELASTICITY_SCALE overrides both
+    empty = record_runtimes.cache_is_empty(cache_dir())
     print(f"warm_cache: computing {len(todo)} chapter(s) on {args.jobs} cores: {', '.join(nb.name[:2] for nb in todo)}", flush=True)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="elasticity-warm-") as out, ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(_execute, str(nb), out) for nb in todo]
         for future in as_completed(futures):
-            notebook, seconds, error = future.result()
+            notebook, seconds, cpu, error = future.result()
             status = f"failed ({error}); the book build will report it" if error else "done"
-            print(f"warm_cache: {Path(notebook).name} {status} in {seconds:.0f} s", flush=True)
+            print(f"warm_cache: {Path(notebook).name} {status} in {seconds:.0f} s ({cpu:.0f} s of CPU)", flush=True)
+            if not error:
+                record_runtimes.append_record(record_runtimes.make_record(
+                    Path(notebook).name[:2], scale, seconds, cpu, jobs=min(args.jobs, len(todo)), empty_cache=empty))
     print(f"warm_cache: {time.perf_counter() - start:.0f} s in all", flush=True)
     return 0
 

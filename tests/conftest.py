@@ -7,6 +7,7 @@ reader-scale book of ``make book``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -43,6 +44,20 @@ os.environ["ELASTICITY_CACHE"] = tempfile.mkdtemp(prefix="elasticity-test-cache-
 
 _executed: dict[str, Path | Exception] = {}
 
+
+def _record_runtimes_module():
+    """scripts/record_runtimes.py: each chapter's smoke run is recorded in _build/runtimes-smoke.json (see that script)."""
+    spec = importlib.util.spec_from_file_location("record_runtimes", ROOT / "scripts" / "record_runtimes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_runtimes = _record_runtimes_module()
+# The session's results cache is fresh (above): every record of this session is "from an empty cache", in the
+# sense that the cache was empty when the session began; chapters executed later share what earlier ones cached.
+_EMPTY_AT_START = _runtimes.cache_is_empty(Path(os.environ["ELASTICITY_CACHE"]))
+
 # Seconds one smoke cell may take. The slowest smoke cell takes well under a minute on 2 cores. Idle
 # waits after widget cells (a missed execute_reply) are fixed by headless.install() above; the retry
 # stays as a guard for a genuinely hung cell and announces itself loudly, since it should never happen.
@@ -62,11 +77,15 @@ def executed_notebook(notebook: Path) -> Path:
         out = EXECUTED_DIR / notebook.name
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                papermill.execute_notebook(
-                    str(notebook), str(out), parameters={"scale": "smoke"}, kernel_name="python3",
-                    cwd=str(notebook.parent), progress_bar=False, log_output=False, execution_timeout=CELL_TIMEOUT,
-                )
+                with _runtimes.measure() as took:
+                    papermill.execute_notebook(
+                        str(notebook), str(out), parameters={"scale": "smoke"}, kernel_name="python3",
+                        cwd=str(notebook.parent), progress_bar=False, log_output=False, execution_timeout=CELL_TIMEOUT,
+                    )
                 _executed[key] = out
+                if attempt == 1:  # a retried chapter's time says little about the chapter
+                    _runtimes.append_record(_runtimes.make_record(notebook.name[:2], "smoke", took["wall_s"], took["cpu_s"],
+                                                                  jobs=1, empty_cache=_EMPTY_AT_START))
                 break
             except TimeoutError as err:  # nbclient's CellTimeoutError: a hang, not a failing cell
                 _executed[key] = err

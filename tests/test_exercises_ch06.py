@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from elasticity_lab.exercises import ch06, solutions
 
@@ -47,3 +48,37 @@ def test_stub_is_not_attempted() -> None:
         raise NotImplementedError
 
     assert not ch06.check_sign_test(stub).attempted
+
+
+def _resistance_table(mode: str, entropies: tuple[float, float], losses: tuple[float, float]) -> pd.DataFrame:
+    rows = []
+    for task in ("safety", "truth"):
+        for seed in range(3):
+            for direction, h, loss in zip(("forward", "inverse"), entropies, losses):
+                rows.append({"base": "b", "task": task, "pair": "1-2", "seed": seed, "answer_mode": mode, "direction": direction,
+                             "answer_entropy": h, "mean_loss": loss})
+    return pd.DataFrame(rows)
+
+
+def test_fraction_floor_lower_both_ways(capsys) -> None:
+    assert ch06.check_fraction_floor_lower(solutions.fraction_floor_lower).passed
+    on_the_loss = lambda t: float(  # noqa: E731  (the paper's metric, not the floor)
+        (t.groupby(["task", "pair", "direction"])["mean_loss"].mean().unstack("direction").pipe(lambda m: m["inverse"] < m["forward"])).mean())
+    result = ch06.check_fraction_floor_lower(on_the_loss)
+    assert not result.passed and "answer_entropy" in result
+    at_most = lambda t: float(  # noqa: E731  (ties counted as lower)
+        (t.groupby(["task", "pair", "direction"])["answer_entropy"].mean().unstack("direction").pipe(lambda m: m["inverse"] <= m["forward"])).mean())
+    assert not ch06.check_fraction_floor_lower(at_most).passed
+
+
+def test_fraction_floor_lower_applied_to_tables(capsys) -> None:
+    tables = {"pre-trained": _resistance_table("sampled", (0.5, 0.3), (1.0, 0.8)),
+              "random init": _resistance_table("greedy", (0.0, 0.0), (1.0, 1.2))}
+    assert ch06.check_fraction_floor_lower(solutions.fraction_floor_lower, tables=tables).passed
+    out = capsys.readouterr().out
+    assert "pre-trained,  sampled answers: inverse lower on the loss in 100% of cells, on the answers' entropy alone in 100%" in out
+    assert "random init,   greedy answers: inverse lower on the loss in 0% of cells, on the answers' entropy alone in 0%" in out
+    assert "In random init" not in out  # a control with a lower count is not said to show it
+    tables["random init"] = _resistance_table("sampled", (0.5, 0.5), (1.0, 0.9))
+    assert ch06.check_fraction_floor_lower(solutions.fraction_floor_lower, tables=tables).passed
+    assert "In random init (sampled answers) the paper's count is 100%, at least the 100% of pre-trained" in capsys.readouterr().out

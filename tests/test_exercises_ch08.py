@@ -26,3 +26,14 @@ def test_stub_is_not_attempted() -> None:
         raise NotImplementedError
 
     assert not ch08.check_rank_trend(stub).attempted
+
+
+def test_control_trends_both_ways(capsys) -> None:
+    assert ch08.check_control_trends(solutions.control_trends).passed
+    out = capsys.readouterr().out
+    assert "elasticity grows with model size: the pre-trained trend shows" in out and "→ does not survive" in out
+    flat_control = ch08.check_control_trends(lambda: (-1.0, 0.0))  # the control shows nothing: the trend survives
+    assert not flat_control.passed and "controls" in flat_control
+    no_finding = ch08.check_control_trends(lambda: (1.0, 1.0))  # a rising trend never shows
+    assert not no_finding.passed and "negative slope" in no_finding
+    assert not ch08.check_control_trends(lambda: -1.0).passed  # one number, not a pair

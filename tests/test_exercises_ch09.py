@@ -31,3 +31,23 @@ def test_stubs_are_not_attempted() -> None:
         raise NotImplementedError
 
     assert not ch09.check_area_under_curve(stub).attempted
+
+
+def test_area_over_start_both_ways() -> None:
+    assert ch09.check_area_over_start(solutions.area_over_start).passed
+    by_end = lambda n, y: solutions.area_under_curve(n, y) / sorted(zip(n, y))[-1][1]  # noqa: E731
+    assert "not by its end" in ch09.check_area_over_start(by_end)
+    plain_mean = lambda n, y: float(np.mean(y)) / sorted(zip(n, y))[0][1]  # noqa: E731
+    assert "trapezoids" in ch09.check_area_over_start(plain_mean)
+    no_floor = lambda n, y: solutions.area_under_curve(n, y) / sorted(zip(n, y))[0][1]  # noqa: E731
+    assert "nan" in ch09.check_area_over_start(no_floor)
+
+
+def test_area_over_start_applied_to_a_lifted_baseline(capsys) -> None:
+    import pandas as pd
+
+    curves = pd.DataFrame([{"mitigation": "none", "seed": s, "n": n, "rule": y}
+                           for s in (0, 1) for n, y in zip((0, 16, 32), (0.6, 0.3, 0.15))])
+    assert ch09.check_area_over_start(solutions.area_over_start, curves=curves).passed
+    out = capsys.readouterr().out
+    assert "Δ (area ÷ start) +0.000" in out and "Δ area +0." in out

@@ -17,6 +17,8 @@ later run would trust, and a result made by older code must not be reused after 
 - **One process computes an entry.** A second process asking for an entry that another one is
   computing waits for its lock (``.lock`` in the entry, an ``flock`` that the system releases if
   the holder dies, so a lock is never stale) and then reads the result.
+- **Under a launcher only the main rank touches the cache** (:func:`_cached_on_ranks`): it reads, locks and
+  writes; the other ranks compute alongside it and receive its decisions and results.
 
 The cache lives in ``~/.cache/elasticity_lab`` unless ``$ELASTICITY_CACHE`` names another folder;
 ``python -m elasticity_lab cache info`` describes it and ``cache clear`` empties it.
@@ -41,6 +43,7 @@ from typing import Any
 import pandas as pd
 
 from elasticity_lab import __version__
+from elasticity_lab.core import ranks
 from elasticity_lab.core.fingerprint import caller_module, code_fingerprint, module_of
 
 CACHE_ENV_VAR = "ELASTICITY_CACHE"
@@ -401,6 +404,8 @@ def _try_load(path: Path, load: Callable[[Path], Any]) -> Any:
 
 def _cached(namespace: str, config: dict[str, Any], compute: Callable[[], Any], name: str,
             save: Callable[[Path, Any], Any], load: Callable[[Path], Any], refresh: bool, code: str) -> Any:
+    if ranks.distributed():
+        return _cached_on_ranks(namespace, config, compute, name, save, load, refresh, code)
     folder = entry_dir(namespace, config, code=code)
     path = folder / name
     if not refresh and (hit := _try_load(path, load)) is not _MISSING:
@@ -411,6 +416,53 @@ def _cached(namespace: str, config: dict[str, Any], compute: Callable[[], Any], 
         result = compute()
         save(path, result)
     return result
+
+
+def _cached_on_ranks(namespace: str, config: dict[str, Any], compute: Callable[[], Any], name: str,
+                     save: Callable[[Path, Any], Any], load: Callable[[Path], Any], refresh: bool, code: str) -> Any:
+    """:func:`_cached` for one rank of several (``accelerate launch``): the main rank decides, everyone computes.
+
+    1. The main rank alone looks for the entry and, on a miss, takes its lock (waiting, as a lone process would, if
+       another job is computing it) and looks again. Then it broadcasts what it found: a stored result, or "compute".
+    2. On "compute" every rank calls ``compute()`` (its training all-reduces gradients, so all must), the main rank
+       still holding the lock; the main rank saves, releases the lock, and broadcasts its result, so every rank
+       continues with the very same numbers (and the same cache hits later on).
+
+    Why this cannot deadlock. Only the main rank ever takes a lock; the other ranks hold none and never touch the
+    cache's files (they need not even see its folder). A deadlock needs a cycle of processes each holding something
+    the next waits for. The main rank, while it holds a lock, waits only for collectives with ranks that hold
+    nothing; the other ranks wait only for the main rank (in a broadcast or a gradient all-reduce), never for a lock.
+    So the only wait on a lock is the main rank's, before the first broadcast, for a lock held by another job; that
+    job does not wait on this one, finishes, and the main rank then finds its result (a hit, broadcast as such).
+    Nested entries (``compute`` asking for another cached result) follow the same steps inside, all ranks in step.
+    The one limit: while the main rank waits for another job, the others wait in the broadcast, which gives up
+    after the process group's timeout (30 minutes by default); a first run does not share its cache with a second.
+
+    Why the decision is broadcast rather than each rank looking for itself: a rank that saw the file (written a
+    moment ago by the main rank or another job) would skip a computation its peers run, and their collectives
+    would wait for it for ever.
+    """
+    main = ranks.is_main()
+    hit: Any = _MISSING
+    lock = contextlib.ExitStack()
+    path: Path | None = None
+    if main:
+        folder = entry_dir(namespace, config, code=code)
+        path = folder / name
+        if not refresh:
+            hit = _try_load(path, load)
+        if hit is _MISSING:
+            lock.enter_context(entry_lock(folder))
+            if not refresh and (hit := _try_load(path, load)) is not _MISSING:
+                lock.close()
+    found, stored = ranks.broadcast((hit is not _MISSING, None if hit is _MISSING else hit))
+    if found:
+        return stored
+    with lock:
+        result = compute()
+        if main and path is not None:
+            save(path, result)
+    return ranks.broadcast(result)
 
 
 def cached_table(namespace: str, config: dict[str, Any], compute: Callable[[], pd.DataFrame], *, refresh: bool = False,
@@ -432,7 +484,14 @@ def cached_json(namespace: str, config: dict[str, Any], compute: Callable[[], An
 
 def is_cached(namespace: str, config: dict[str, Any], name: str = "result.json", *, code: str | None = None) -> bool:
     """Whether a sound stored result exists (a damaged one is reported, removed, and counts as absent)."""
-    path = entry_dir(namespace, config, code=code or caller_module()) / name
+    code = code or caller_module()
+    if ranks.distributed():  # the main rank looks; every rank gets its answer (the same branch everywhere)
+        return bool(ranks.broadcast(ranks.is_main() and _is_stored(namespace, config, name, code)))
+    return _is_stored(namespace, config, name, code)
+
+
+def _is_stored(namespace: str, config: dict[str, Any], name: str, code: str) -> bool:
+    path = entry_dir(namespace, config, code=code) / name
     return _try_load(path, lambda p: read_verified(p)) is not _MISSING
 
 

@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from elasticity_lab.core import ranks
+
 DISABLE_ENV_VAR = "TQDM_DISABLE"
 
 
@@ -20,7 +22,8 @@ def progress_disabled() -> bool:
 
 
 def progress_bar(iterable: Iterable[Any] | None = None, *, enabled: bool = True, **kwargs: Any) -> Any:
-    """A ``tqdm.auto`` bar, shown only if ``enabled`` and ``$TQDM_DISABLE`` is not set; ``kwargs`` go to tqdm."""
+    """A ``tqdm.auto`` bar, shown only if ``enabled``, ``$TQDM_DISABLE`` is not set and this is the main rank (one bar,
+    not one a rank, under ``accelerate launch``); ``kwargs`` go to tqdm."""
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, disable=not enabled or progress_disabled(), **kwargs)
+    return tqdm(iterable, disable=not enabled or progress_disabled() or not ranks.is_main(), **kwargs)

@@ -98,3 +98,70 @@ def check_fraction_inverse_lower(fn: Callable[[pd.DataFrame], float]) -> Exercis
         assert math.isclose(got, 0.5), f"a cell whose mean inverse loss equals its mean forward loss is not lower: expected 0.5, got {got}"
 
     return run_check("Exercise 6.3 (fraction of cells with inverse < forward)", fn, cases)
+
+
+def check_fraction_floor_lower(fn: Callable[[pd.DataFrame], float], *,
+                               tables: dict[str, pd.DataFrame] | None = None) -> ExerciseResult:
+    """Exercise 6.4 (a control): the share of (task, pair) cells whose mean inverse *answer entropy* H(q), the floor of
+    the loss set by the teacher's answers alone, is below the mean forward one.
+
+    With ``tables`` (label → a resistance table of the chapter, e.g. the pre-trained base and the random-init control),
+    a function that passes is applied to every base and answer mode, beside the paper's metric on the loss.
+    """
+
+    def table(cells: dict[tuple[str, str], tuple[list[float], list[float], list[float], list[float]]]) -> pd.DataFrame:
+        rows = []
+        for (task, pair), (h_fwd, h_inv, l_fwd, l_inv) in cells.items():
+            for seed in range(len(h_fwd)):
+                rows += [{"task": task, "pair": pair, "seed": seed, "direction": "forward", "answer_entropy": h_fwd[seed],
+                          "mean_loss": l_fwd[seed]},
+                         {"task": task, "pair": pair, "seed": seed, "direction": "inverse", "answer_entropy": h_inv[seed],
+                          "mean_loss": l_inv[seed]}]
+        return pd.DataFrame(rows)
+
+    def cases(f: Callable[[pd.DataFrame], float]) -> None:
+        # the loss says inverse is lower in both cells; the floor (answers' entropy) only in the first
+        t = table({("safety", "1-2"): ([0.5, 0.5, 0.5], [0.2, 0.2, 0.2], [1.0, 1.0, 1.0], [0.7, 0.7, 0.7]),
+                   ("truth", "1-2"): ([0.3, 0.3, 0.3], [0.4, 0.4, 0.4], [1.0, 1.0, 1.0], [0.9, 0.9, 0.9])})
+        got = float(f(t))
+        if math.isclose(got, 1.0):
+            raise AssertionError("that is the paper's metric on the loss (mean_loss); compare the answers' own entropy, the "
+                                 "column `answer_entropy`, which no student and no pre-training enters")
+        assert math.isclose(got, 0.5), f"one cell of two has a lower inverse answer entropy: expected 0.5, got {got}"
+        # a cell mean decides, not a majority of seeds; equal floors are not lower
+        t = table({("safety", "1-2"): ([0.5, 0.5, 0.5], [0.4, 0.4, 0.9], [1.0] * 3, [1.0] * 3),
+                   ("truth", "1-2"): ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0] * 3, [0.5] * 3),
+                   ("truth", "1-3"): ([0.6, 0.6, 0.6], [0.1, 0.2, 0.3], [1.0] * 3, [1.1] * 3)})
+        got = float(f(t.sample(frac=1.0, random_state=0)))
+        if math.isclose(got, 2 / 3):
+            raise AssertionError("average each cell over its seeds first, then compare; and a floor that is equal in both "
+                                 "directions (greedy answers have entropy 0) is not lower")
+        assert math.isclose(got, 1 / 3), f"expected 1/3 (only truth 1-3 has a lower mean inverse answer entropy), got {got}"
+
+    result = run_check("Exercise 6.4 (the asymmetry in the answers' entropy alone)", fn, cases)
+    if result.passed and tables:
+        print("\nThe paper's count on the loss, and the same count on the answers' entropy alone (no student trained):")
+        counts: dict[tuple[str, str], float] = {}
+        for label, t in tables.items():
+            for mode, g in t.groupby("answer_mode", sort=False):
+                loss_lower = counts[label, mode] = fraction_of_cells(g, "mean_loss")
+                floor_lower = float(fn(g))
+                share = float(g["answer_entropy"].mean() / g["mean_loss"].mean()) if g["mean_loss"].mean() > 0 else math.nan
+                share_text = f"{share:.0%}" if math.isfinite(share) else "not measurable"
+                print(f"{label:>28}, {mode:>8} answers: inverse lower on the loss in {loss_lower:.0%} of cells, on the "
+                      f"answers' entropy alone in {floor_lower:.0%}; the entropy is {share_text} of the mean loss")
+        first = next(iter(tables))
+        for (label, mode), count in counts.items():
+            ref = counts.get((first, mode))
+            if label != first and ref is not None and count >= ref:
+                print(f"In {label} ({mode} answers) the paper's count is {count:.0%}, at least the {ref:.0%} of {first}: "
+                      "the 'finding' appears in a control whose pre-training it cannot be about.")
+        print("Where the answers' own entropy already favours inverse, the loss favours it before any student resists; where a "
+              "control shows the count as well, the count is about fine-tuning on such answers, not about pre-training.")
+    return result
+
+
+def fraction_of_cells(table: pd.DataFrame, column: str) -> float:
+    """The share of (task, pair) cells whose mean inverse ``column`` over seeds is below the mean forward one."""
+    means = table.groupby(["task", "pair", "direction"])[column].mean().unstack("direction")
+    return float((means["inverse"] < means["forward"]).mean())

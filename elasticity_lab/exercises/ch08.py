@@ -45,3 +45,36 @@ def check_scale_verdict(fn: Callable[[str, Sequence[str]], str]) -> ExerciseResu
             assert f(other, ["does not show"]) == other, f"a trend that is '{other}' stays '{other}', whatever its controls say"
 
     return run_check("Exercise 8.2 (surviving the controls)", fn, cases)
+
+
+def check_control_trends(fn: Callable[[], tuple[float, float]]) -> ExerciseResult:
+    """Exercise 8.2, part 2 (a control): a pair ``(main_trend, control_trend)`` for
+    :func:`~elasticity_lab.experiments.scale.synthetic_measures` whose size verdict is "does not survive"."""
+    from elasticity_lab.experiments import scale as sc
+
+    def cases(f: Callable[[], tuple[float, float]]) -> None:
+        pair = f()
+        assert isinstance(pair, (tuple, list)) and len(pair) == 2, f"return two numbers, (main_trend, control_trend); got {pair!r}"
+        main, control = (float(x) for x in pair)
+        for seed in (0, 1, 2):  # the same answer whatever the noise: not a lucky draw
+            rows = sc.verdicts(sc.synthetic_measures(main, control, seed=seed))
+            size = rows[(rows["axis"] == "size") & rows["headline"]].iloc[0]
+            if size["finding"] != "shows":
+                raise AssertionError(f"with main_trend = {main:g} the pre-trained trend is '{size['finding']}' (noise seed {seed}): a "
+                                     "finding must show before a control can take it away. Growing elasticity means every "
+                                     "measure falls along the axis: give the pre-trained bases a clearly negative slope")
+            if size["verdict"] != "does not survive":
+                raise AssertionError(f"with control_trend = {control:g} the controls say '{size['control_finding']}' (noise seed "
+                                     f"{seed}), so the trend '{size['verdict']}'. Make the controls, which have no pre-trained "
+                                     "distribution, fall along the axis just like the pre-trained bases")
+
+    result = run_check("Exercise 8.2, part 2 (a control that shows the trend)", fn, cases)
+    if result.passed:
+        main, control = (float(x) for x in fn())
+        rows = sc.verdicts(sc.synthetic_measures(main, control))
+        for _, r in rows[rows["headline"]].iterrows():
+            print(f"{r['claim']}: the pre-trained trend {r['finding']} ({r['trend_text']}); the controls: {r['control_finding']} "
+                  f"→ {r['verdict']}")
+        print("The trend appears in bases with no pre-trained distribution to spring back to: whatever makes it, it is "
+              "not elasticity, so the chapter does not credit it to pre-training.")
+    return result

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
+import pandas as pd
+
 from elasticity_lab.exercises import ExerciseResult, run_check
 
 
@@ -57,3 +60,54 @@ def check_alignment_needed(fn: Callable[[float, float, float, float], float]) ->
         assert float(f(n_p, 0.0, r, 0.1)) == 0.0, "a target below the base rate needs no alignment data at all: 0"
 
     return run_check("Exercise 9.3 (alignment data the theorem asks for)", fn, cases)
+
+
+def check_area_over_start(fn: Callable[[Sequence[float], Sequence[float]], float], *, curves: pd.DataFrame | None = None,
+                          metric: str = "rule") -> ExerciseResult:
+    """Exercise 9.4 (a control): area ÷ start, the share of its own starting level a curve keeps on average over the
+    perturbation (nan where the curve starts at or below ``MIN_START``).
+
+    With ``curves`` (the chapter's ``result.curves``), a function that passes is applied to a control that protects
+    nothing: each seed's baseline curve, copied and lifted to start higher, falling in the same proportion.
+    """
+    from elasticity_lab.experiments.mitigation.analysis import MIN_START, area_under_curve
+
+    def cases(f: Callable[[Sequence[float], Sequence[float]], float]) -> None:
+        n, y = [0, 16, 32, 64, 128], [0.5, 0.6, 0.4, 0.2, 0.2]
+        want = area_under_curve(n, y) / 0.5
+        got = float(f(n, y))
+        if math.isclose(got, area_under_curve(n, y) / 0.6):
+            raise AssertionError("divide by the curve's start (its level at the smallest n), not by its highest level")
+        if math.isclose(got, area_under_curve(n, y) / 0.2):
+            raise AssertionError("divide by the curve's start (n = 0), not by its end")
+        if math.isclose(got, (sum(y) / len(y)) / 0.5):
+            raise AssertionError("the grid is not evenly spaced: take the area by trapezoids (exercise 9.1), not a plain mean")
+        assert math.isclose(got, want, rel_tol=1e-9), f"for n = {n}, y = {y} expected {want:.4f}, got {got:.4f}"
+        shuffled = float(f([64, 0, 128, 16, 32], [0.2, 0.5, 0.2, 0.6, 0.4]))
+        assert math.isclose(shuffled, want, rel_tol=1e-9), f"the rows may come in any order of n: sort them first (got {shuffled:.4f})"
+        low = f([0, 10, 20], [MIN_START / 2, 0.0, 0.0])
+        assert low is not None and math.isnan(float(low)), (f"a curve that starts at {MIN_START / 2:g} (at or below {MIN_START:g}) has "
+                                                            f"no level to keep: return nan, got {low}")
+        assert math.isclose(float(f([0, 10], [0.4, 0.4])), 1.0), "a flat curve keeps all of its start: 1"
+
+    result = run_check("Exercise 9.4 (area ÷ start, and a control that protects nothing)", fn, cases)
+    if result.passed and curves is not None and len(curves):
+        base = curves[curves["mitigation"] == "none"]
+        d_area, d_kept = [], []
+        for _, g in base.groupby("seed", sort=True):
+            g = g.sort_values("n")
+            y = g[metric].to_numpy(dtype=float)
+            if y.max() <= 0:
+                continue
+            factor = min(1.5, 0.95 / y.max())  # a higher start, the same fall in proportion, within [0, 1]
+            d_area.append(area_under_curve(g["n"], y * factor) - area_under_curve(g["n"], y))
+            d_kept.append(float(fn(g["n"], y * factor)) - float(fn(g["n"], y)))
+        if d_area:
+            kept = [k for k in d_kept if math.isfinite(k)]
+            kept_text = f"{np.mean(kept):+.3f}" if kept else "not measurable (the starts are too low)"
+            print(f"\nA control that protects nothing: the baseline's own curve, lifted to start higher and falling in the same "
+                  f"proportion ({len(d_area)} seed{'s' if len(d_area) > 1 else ''} whose baseline curve is above 0). Against the baseline: Δ area {np.mean(d_area):+.3f} (the 'protection' of the "
+                  f"table above), Δ (area ÷ start) {kept_text}.")
+            print("A higher start alone makes Δ area look like protection; area ÷ start does not move. That is why the "
+                  "chapter judges a mitigation that changes the start a second time, relative to that start.")
+    return result

@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
 from elasticity_lab.exercises import ExerciseResult, run_check
 
 PYTHIA_TOKENS_PER_STEP = 1024 * 2048
@@ -43,3 +47,50 @@ def check_pythia_tokens(fn: Callable[[str], float]) -> ExerciseResult:
         assert math.isclose(float(f("step1000")), 1000 * PYTHIA_TOKENS_PER_STEP), "step1000 must give 1000 × 1024 × 2048"
 
     return run_check("Exercise 10.2 (tokens behind a Pythia revision)", fn, cases)
+
+
+def check_saturated(fn: Callable[[float, float, float], bool], *, drops: pd.DataFrame | None = None) -> ExerciseResult:
+    """Exercise 10.3 (a control): is a curve saturated, i.e. are its score before and after the first batch both within
+    ``resolution`` of the *same* bound (0 or 1)? Such a curve cannot show a drop, whatever its digits say.
+
+    With ``drops`` (the chapter's ``rm.drops(result.curves)``), a function that passes is applied to every curve of the
+    volume axis, and the trend the verdict would read in them is computed with and without the saturated curves.
+    """
+
+    def cases(f: Callable[[float, float, float], bool]) -> None:
+        assert bool(f(1.0 - 1e-8, 1.0 - 3e-8, 1e-6)) is True, "both scores within 1e-6 of 1: saturated"
+        assert bool(f(2e-9, 0.0, 1e-6)) is True, "both scores within 1e-6 of 0: saturated"
+        if bool(f(1.0, 0.9, 1e-6)):
+            raise AssertionError("start 1.0, after 0.9: the curve left its bound, so it can show a drop (0.1); both scores must be "
+                                 "at the bound, not only the start")
+        if bool(f(1.0, 0.0, 1e-6)):
+            raise AssertionError("start 1.0, after 0.0: each score is at *a* bound, but not the same one; the curve fell all the "
+                                 "way, which is no saturation")
+        assert bool(f(0.9, 0.5, 1e-6)) is False, "start 0.9, after 0.5: not saturated"
+        assert bool(f(1.0 - 1e-3, 1.0 - 2e-3, 1e-6)) is False, "within 1e-3 of 1 is not within the resolution 1e-6"
+        assert bool(f(1.0 - 1e-3, 1.0 - 2e-3, 1e-2)) is True, "use the resolution you are given: within 1e-2 of 1 here"
+
+    result = run_check("Exercise 10.3 (a drop in the rounding residue)", fn, cases)
+    if result.passed and drops is not None and len(drops):
+        from elasticity_lab.experiments.realmodels.verdicts import RESOLUTION
+
+        d = drops[(drops["axis"] == "volume") & (drops["metric"] == "likelihood")].copy()
+        if not len(d):
+            return result
+        d["saturated"] = [bool(fn(s, a, RESOLUTION)) for s, a in zip(d["start"], d["after"])]
+        print(f"\nThe volume axis, likelihood score (resolution {RESOLUTION:g}): the early drop of each base, mean over seeds")
+        for base, g in d.groupby("base", sort=False):
+            print(f"{base:>28}: start {g['start'].mean():.9f}, drop {g['drop'].mean():+.2e}, "
+                  f"{int(g['saturated'].sum())} of {len(g)} curves saturated")
+
+        def trend(rows: pd.DataFrame) -> str:
+            per_seed = [spearmanr(s["x"], s["drop"])[0] for _, s in rows[rows["base_kind"] != "random"].groupby("seed")
+                        if s["x"].nunique() >= 2 and s["drop"].nunique() >= 2]
+            return f"{np.mean(per_seed):+.2f} (mean of {len(per_seed)} seeds)" if per_seed else "not measurable (too few curves)"
+
+        print(f"Spearman correlation of the drop with pre-training steps: {trend(d)} over every curve; "
+              f"{trend(d[~d['saturated']])} over the unsaturated ones.")
+        print("A rank correlation sees an order in drops far below the resolution as clearly as in real ones: where the curves are "
+              "saturated, any 'trend' in them is rounding residue, and it appears just as well in stand-ins that cannot "
+              "carry the paper's elasticity.")
+    return result

@@ -155,19 +155,28 @@ def fraction_inverse_lower(table: pd.DataFrame) -> float:
     return float((means["inverse"] < means["forward"]).mean())
 
 
+def fraction_floor_lower(table: pd.DataFrame) -> float:
+    """Exercise 6.4: exercise 6.3's count on the answers' own entropy (the loss's floor) instead of the loss."""
+    means = table.groupby(["task", "pair", "direction"])["answer_entropy"].mean().unstack("direction")
+    return float((means["inverse"] < means["forward"]).mean())
+
+
 # Chapter 7
 
 
-# Exercises 7.1 and 7.2 teach the library's own functions: their solutions are those functions.
-from elasticity_lab.experiments.rebound.analysis import kl_threshold_n as kl_threshold  # noqa: E402
-from elasticity_lab.experiments.rebound.analysis import n_to_halfway  # noqa: E402, F401
+# Exercises 7.1 and 7.2 teach the library's own functions: their solutions are those functions (see _LIBRARY).
 
 
 def attractor_slope(base_rates: list[float], settled: list[float]) -> float:
     """Exercise 7.3: the least-squares slope cov(x, y) / var(x) of settling levels on base rates."""
     x, y = np.asarray(base_rates, float), np.asarray(settled, float)
     return float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
-from elasticity_lab.lm.preference import dpo_loss  # noqa: E402, F401  (exercise 8.3: the library's own loss)
+
+
+def never_moved_slope(levels: pd.DataFrame) -> float:
+    """Exercise 7.4: where stage 1 left the pre-trained bases (`start`), regressed on their base rates."""
+    pre = levels[levels["base_kind"] == "pretrained"]
+    return float(np.polyfit(pre["base_rate"].astype(float), pre["start"].astype(float), 1)[0])
 
 
 # Chapter 8
@@ -191,12 +200,16 @@ def scale_verdict(finding: str, controls: list[str]) -> str:
     return "survives" if all(c != "shows" for c in counted) else "does not survive"
 
 
+def control_trends() -> tuple[float, float]:
+    """Exercise 8.2, part 2: the pre-trained bases' measures fall along the axis (a negative slope) and the controls'
+    fall just as fast, so the trend shows on both and does not survive."""
+    return (-1.0, -1.0)
+
+
 # Chapter 9
 
 
-# Exercises 9.1 and 9.3 teach the library's own functions: their solutions are those functions.
-from elasticity_lab.experiments.mitigation.analysis import area_under_curve  # noqa: E402, F401
-from elasticity_lab.experiments.mitigation.analysis import needed_for as alignment_needed  # noqa: E402, F401
+# Exercises 9.1 and 9.3 teach the library's own functions: their solutions are those functions (see _LIBRARY).
 
 
 def protection_verdict(low: float, high: float, margin: float) -> str:
@@ -208,13 +221,56 @@ def protection_verdict(low: float, high: float, margin: float) -> str:
     return "undecided"
 
 
+def area_over_start(n: list[float], y: list[float]) -> float:
+    """Exercise 9.4: the area under the curve (exercise 9.1) divided by the curve's start; nan where the start is at
+    most MIN_START (0.05), where the ratio would be noise."""
+    order = np.argsort(np.asarray(n, dtype=float))
+    n_, y_ = np.asarray(n, dtype=float)[order], np.asarray(y, dtype=float)[order]
+    if y_[0] <= 0.05:
+        return math.nan
+    area = float(np.sum((y_[1:] + y_[:-1]) / 2 * np.diff(n_)) / (n_[-1] - n_[0]))
+    return area / float(y_[0])
+
+
 # Chapter 10
 
 
-# Exercise 10.1 teaches the library's own function: its solution is that function.
-from elasticity_lab.experiments.realmodels.verdicts import early_drop  # noqa: E402, F401
+# Exercise 10.1 teaches the library's own function: its solution is that function (see _LIBRARY).
 
 
 def pythia_tokens(revision: str) -> float:
     """Exercise 10.2: ``"stepN"`` → N steps × 1024 sequences × 2048 tokens."""
     return float(int(revision.removeprefix("step")) * 1024 * 2048)
+
+
+def saturated(start: float, after: float, resolution: float) -> bool:
+    """Exercise 10.3: both scores within ``resolution`` of the same bound, 0 or 1."""
+    return any(abs(start - bound) < resolution and abs(after - bound) < resolution for bound in (0.0, 1.0))
+
+
+# Solutions that are library functions, imported on first use: importing them here at once would pull torch and
+# transformers (seconds) into the theory chapters 1-4, which need neither.
+_LIBRARY: dict[str, tuple[str, str]] = {
+    "kl_threshold": ("elasticity_lab.experiments.rebound.analysis", "kl_threshold_n"),  # exercise 7.2
+    "n_to_halfway": ("elasticity_lab.experiments.rebound.analysis", "n_to_halfway"),  # exercise 7.1
+    "dpo_loss": ("elasticity_lab.lm.preference", "dpo_loss"),  # exercise 8.3
+    "area_under_curve": ("elasticity_lab.experiments.mitigation.analysis", "area_under_curve"),  # exercise 9.1
+    "alignment_needed": ("elasticity_lab.experiments.mitigation.analysis", "needed_for"),  # exercise 9.3
+    "early_drop": ("elasticity_lab.experiments.realmodels.verdicts", "early_drop"),  # exercise 10.1
+}
+
+
+def __getattr__(name: str):
+    """``solutions.<name>`` for the solutions in :data:`_LIBRARY` (PEP 562)."""
+    if name not in _LIBRARY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module, attribute = _LIBRARY[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LIBRARY))

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from elasticity_lab.core import ranks
 from elasticity_lab.core.config import check_choice
 
 PRESETS: dict[str, dict[str, int]] = {
@@ -40,7 +41,9 @@ MAX_POSITIONS = 128
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """CUDA if present, then Apple's MPS, then the CPU (``prefer`` forces one of them)."""
+    """CUDA if present, then Apple's MPS, then the CPU (``prefer`` forces one of them). Under a launcher ``cuda`` is
+    this rank's card (joining the process group sets it: :func:`elasticity_lab.core.ranks.setup`)."""
+    ranks.setup()
     if prefer is not None:
         check_choice("prefer", prefer, ("cuda", "mps", "cpu"))
         return torch.device(prefer)

@@ -35,6 +35,7 @@ import torch
 
 from elasticity_lab.lm.batching import IGNORE_INDEX, collate, encode_example, pad_id_of
 from elasticity_lab.core.config import check_betas, check_choice, check_int, check_positive, check_range, check_seed, show_value
+from elasticity_lab.lm.distributed import data_parallel
 from elasticity_lab.lm.precision import grad_scaler
 from elasticity_lab.lm.presets import autocast_for, cpu_threads, inference_threads
 from elasticity_lab.core.progress import progress_bar
@@ -306,13 +307,16 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
     total, order = example_order(config, n)
 
     opt = make_optimizer(model.parameters(), config.optimizer, config.learning_rate, config.betas, config.weight_decay)
+    # under `accelerate launch`: DDP or FSDP, each rank a share of every batch (lm.distributed); alone: a pass-through
+    par = data_parallel(model, opt)
+    trained, opt = par.model, par.optimizer
     warmup = int(config.warmup_fraction * total)
     cut_steps = {max(1, round(f * total)): f for f in config.checkpoint_fractions}
     checkpoints: dict[float, Any] = {}
     rows: list[tuple[int, int, float, float]] = []
     seen = 0
     torch.manual_seed(config.seed)
-    model.train()
+    trained.train()
     scaler = grad_scaler()  # loss scaling under ambient fp16 (lm.precision); a pass-through otherwise
     bar = progress_bar(range(total), desc=f"SFT ({config.method})", enabled=progress, leave=False)
     for step in bar:
@@ -322,29 +326,35 @@ def _sft(model: Any, tokenizer: Any, examples: Sequence[Any], config: SFTConfig,
             remaining = int(round(config.epochs * n)) - step * config.batch_size
             if 0 < remaining < len(idx):
                 idx = idx[:remaining]
-        batch = collate([encoded[i] for i in idx], pad)
+        mine, weight = par.share(idx)
+        batch = collate([encoded[i] for i in mine], pad)
         batch = {k: v.to(device) for k, v in batch.items()}
         factor = lr_factor(step, total, config.schedule, warmup)
         for group in opt.param_groups:
             group["lr"] = config.learning_rate * factor
         with autocast_for(device):
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            loss = next_token_loss(logits, batch["labels"])
+            logits = trained(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            if par.active:
+                loss, value = par.loss(logits, batch["labels"], weight)
+            else:
+                loss = next_token_loss(logits, batch["labels"])
         opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        par.backward(scaler.scale(loss))
         if config.grad_clip is not None:
             scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.grad_clip)
+            par.clip(config.grad_clip)
         scaler.step(opt)
         scaler.update()
-        value = float(loss.detach())
+        if not par.active:
+            value = float(loss.detach())
         seen += len(idx)
         rows.append((step + 1, seen, value, config.learning_rate * factor))
         if on_step is not None:
             on_step(step + 1, value)
         if step + 1 in cut_steps:
-            snap = copy.deepcopy(model).eval()
+            snap = copy.deepcopy(par.unwrap()).eval()
             checkpoints[cut_steps[step + 1]] = snap
+    model = par.close()
     model.eval()
     curve = pd.DataFrame(rows, columns=["step", "examples", "loss", "lr"])
     curve["epoch"] = curve["examples"] / n

@@ -2,7 +2,7 @@
 and SmolLM2 / Qwen2.5 (size), with the book's verdicts; local stand-ins where the hub cannot be reached.
 
 The package: ``config`` (the validated config and per-scale presets), ``standins`` (tiny local models and data in
-the hub's schemas), ``runs`` (sources and the runners), ``verdicts`` (early drops, claims and their intervals).
+the hub's schemas), ``runs`` (sources and the runners), ``launch`` (the shipped ``accelerate launch`` configs), ``verdicts`` (early drops, claims and their intervals).
 """
 
 from typing import Any
@@ -11,21 +11,28 @@ from elasticity_lab.experiments.realmodels.config import (HUB_DATA, PARAMS, PYTH
                                                           SOURCES, STUDIES, RealModelsConfig, default_config)
 from elasticity_lab.experiments.realmodels.runs import (HUB_TIMEOUT_S, RealModelsResult, Sources, random_copy, rebound_config,
                                                         resistance_config, resolve_sources, run_study, standin_root)
+from elasticity_lab.experiments.realmodels.launch import (LAUNCH_CONFIGS, PAPER_SIZE_MODELS, launch_command, launch_config,
+                                                          launch_config_path, memory_per_card, study_script)
 from elasticity_lab.experiments.realmodels.standins import build_standins
 from elasticity_lab.experiments.realmodels.verdicts import drops, early_drop, saturation_sentence, verdict_prose, verdict_rows
 
+CLI_SCALES: tuple[str, ...] = tuple(SCALE_PRESETS)
+"""``python -m elasticity_lab run realmodels --scale ...``: the book's scales and the paper's own grid."""
+
 
 def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
-    """``python -m elasticity_lab run realmodels``: the sources, the tables as records and the verdicts (JSON-able)."""
-    from elasticity_lab.core.config import SCALES, check_choice
+    """``python -m elasticity_lab run realmodels``: the sources, the tables as records and the verdicts (JSON-able), and
+    how many processes ran it (``accelerate launch``: every rank returns the same result; the CLI writes the main rank's)."""
+    from elasticity_lab.core import ranks
+    from elasticity_lab.core.config import check_choice
     from elasticity_lab.core.jsonio import jsonable
 
-    scale = check_choice("scale", scale, SCALES)  # the CLI resolved it: an explicit --scale wins over the environment
+    scale = check_choice("scale", scale, CLI_SCALES)  # the CLI resolved it: an explicit --scale wins over the environment
     over = {"seeds": tuple(range(n_seeds))} if n_seeds else {}
     config = default_config(scale, **over)
     result = run_study(config, progress=False)
     d = drops(result.curves)
-    out = {"experiment": "realmodels", "config": config.to_dict(), "sources": result.sources.kind,
+    out = {"experiment": "realmodels", "processes": ranks.world_size(), "config": config.to_dict(), "sources": result.sources.kind,
            "message": result.sources.message, "tables": {"curves": result.curves.to_dict("records"), "drops": d.to_dict("records")},
            "verdicts": verdict_rows(d).drop(columns=["estimate", "low", "high"]).to_dict("records")}
     if len(result.resistance):
@@ -38,5 +45,6 @@ __all__ = [
     "HUB_DATA", "PARAMS", "PYTHIA", "PYTHIA_REVISIONS", "SCALE_PRESETS", "SIZE_MODELS", "SOURCES", "STUDIES", "RealModelsConfig",
     "default_config", "HUB_TIMEOUT_S", "RealModelsResult", "Sources", "random_copy", "rebound_config", "resistance_config",
     "resolve_sources", "run_study", "standin_root", "build_standins", "drops", "early_drop", "saturation_sentence", "verdict_prose", "verdict_rows",
-    "cli_result",
+    "cli_result", "LAUNCH_CONFIGS", "launch_command", "launch_config", "launch_config_path", "memory_per_card",
+    "PAPER_SIZE_MODELS", "study_script",
 ]

@@ -34,7 +34,8 @@ PYTHIA_REVISIONS: tuple[str, ...] = ("step1000", "step8000", "step36000", "step1
 """Pythia-160m after 2 B, 17 B, 75 B and 300 B tokens of the Pile (2,097,152 tokens a step)."""
 SIZE_MODELS: tuple[str, ...] = ("HuggingFaceTB/SmolLM2-135M", "HuggingFaceTB/SmolLM2-360M", "Qwen/Qwen2.5-0.5B")
 PARAMS: dict[str, float] = {"HuggingFaceTB/SmolLM2-135M": 135e6, "HuggingFaceTB/SmolLM2-360M": 362e6,
-                            "Qwen/Qwen2.5-0.5B": 494e6, "EleutherAI/pythia-70m": 70e6, "EleutherAI/pythia-160m": 162e6}
+                            "Qwen/Qwen2.5-0.5B": 494e6, "EleutherAI/pythia-70m": 70e6, "EleutherAI/pythia-160m": 162e6,
+                            "meta-llama/Llama-2-7b-hf": 6.74e9, "meta-llama/Llama-2-13b-hf": 13.0e9}
 """Parameter counts (the models' cards) for the size axis; a stand-in's are counted from its weights."""
 HUB_DATA: dict[str, str] = {"safety": "PKU-Alignment/BeaverTails::30k_train", "sentiment": "stanfordnlp/imdb::train",
                             "instruction": "tatsu-lab/alpaca::train"}

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from elasticity_lab.core import ranks
 from elasticity_lab.core.cache import cache_dir
 from elasticity_lab.core.progress import progress_bar
 from elasticity_lab.experiments.realmodels.config import PARAMS, RealModelsConfig, default_config
@@ -60,7 +61,8 @@ def resolve_sources(config: RealModelsConfig, *, timeout: float = HUB_TIMEOUT_S,
     """The hub's models and data sets if the hub answers within ``timeout`` seconds (or ``config.source`` says so),
     else the local stand-ins (built on first use). ``source="hub"`` on a machine without the hub raises
     :class:`HubUnreachableError` in one sentence, within ``timeout``."""
-    use_hub = config.source != "standins" and hub_reachable(timeout=timeout)
+    # under a launcher the main rank asks and every rank follows its answer (ranks must run the same study)
+    use_hub = config.source != "standins" and bool(ranks.broadcast(ranks.is_main() and hub_reachable(timeout=timeout)))
     if use_hub:
         volume = tuple((f"{config.volume_model}@{r}", int(r.removeprefix("step"))) for r in config.volume_revisions)
         size = tuple((m, PARAMS.get(m, math.nan)) for m in config.size_models)
@@ -73,7 +75,8 @@ def resolve_sources(config: RealModelsConfig, *, timeout: float = HUB_TIMEOUT_S,
     quiet_libraries()
     why = ("The Hugging Face Hub cannot be reached from this machine" if config.source == "auto"
            else "source='standins' was asked for")
-    m = build_standins(root or standin_root())
+    with ranks.main_first():  # the main rank builds them once; the others then find its manifest
+        m = build_standins(root or standin_root())
     volume = tuple((p, int(m["steps"][p])) for p in m["volume"])
     size = tuple((p, float(m["params"][p])) for p in m["size"])
     data = {"safety": m["safety"], "sentiment": m["sentiment"], "instruction": m["instruction"]}
