@@ -113,6 +113,7 @@ def intervals_figure(verdicts: pd.DataFrame, *, title: str | None = None) -> go.
 
 def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The verdict rows for display: the interval as text (``not run`` / ``undecided``, never NaN), the margin, the verdict."""
+    from elasticity_lab.experiments.algorithms.verdicts import against_controls
     from elasticity_lab.experiments.stats import Interval
 
     def interval(r: pd.Series) -> str:
@@ -128,4 +129,4 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
         "finding": verdicts["finding"], "algorithm": verdicts["algorithm"], "base": verdicts["base_kind"],
         "statistic": verdicts["statistic"], "estimate [95 % interval]": verdicts.apply(interval, axis=1),
         "margin": [f"{m:g}" if np.isfinite(m) else "" for m in verdicts["margin"].astype(float)],
-        "verdict": verdicts["verdict"], "against its controls": verdicts["survives_controls"].fillna("")})
+        "verdict": verdicts["verdict"], "against its controls": [against_controls(r) for _, r in verdicts.iterrows()]})
