@@ -339,3 +339,17 @@ def test_control_calibration_text_says_which_controls_no_rate_lifts() -> None:
     assert "Nor did any rate of the controls' own grid" in with_cal and "rates beyond the controls' grid" in with_cal
     without = al.verdict_text(t)
     assert "Nor did any rate" not in without and "control_lr_grid" in without and "nan" not in with_cal.lower()
+
+
+def test_calibration_figure_circles_an_interpolated_rate() -> None:
+    """The chosen rate lies between two rates of the grid (interpolated in log rate): the circle the title promises is
+    drawn on the line there (it was an empty trace when only rates of the grid could be circled)."""
+    from elasticity_lab.plots.algorithms import calibration_figure
+
+    cal = pd.DataFrame({"algorithm": "sft", "lr": [3e-4, 4e-4, 5e-4], "seed": 100, "rule": [0.5, 0.7, 0.75], "kl": [0.02, 0.04, 0.07]})
+    fig = calibration_figure(cal, {"sft": 3.46e-4}, 0.6)
+    circles = [t for t in fig.data if t.mode == "markers"]
+    assert len(circles) == 2 and all(len(t.x) == 1 for t in circles)
+    assert 0.5 < circles[0].y[0] < 0.7 and circles[0].x[0] == pytest.approx(3.46e-4)
+    assert calibration_figure(cal, {"sft": 4e-4}, 0.6).data[1].y[0] == pytest.approx(0.7)
+    assert all(len(t.x) == 0 for t in calibration_figure(cal, {"sft": 1e-2}, 0.6).data if t.mode == "markers")
