@@ -175,3 +175,10 @@ def test_learnt_table_reads_the_checkpoints_the_axes_use() -> None:
     assert list(learnt["above_floor"]) == [5.0, 4.0, 3.0, 1.0]
     text = sc.learnt_text(learnt, 1.0)
     assert "nano +5.00" in text and "8,192 tokens +1.00" in text and "65,536" not in text
+
+
+def test_lifts_in_the_text_keep_two_significant_figures() -> None:
+    """The lifts printed beside each other keep the same precision (the reader text once said 0.0036 beside 0.04 for 0.035)."""
+    from elasticity_lab.experiments.scale.verdicts import _num
+
+    assert [_num(v) for v in (1.76e-6, 0.00362, 0.0353, 0.242, 0.954, 1.339)] == ["1.8e-06", "0.0036", "0.035", "0.24", "0.95", "1.34"]

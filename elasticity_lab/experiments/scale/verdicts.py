@@ -165,7 +165,8 @@ def _not_measurable(r: Any, measures: pd.DataFrame | None) -> str:
 
 
 def _num(v: float) -> str:
-    return f"{v:.2g}" if abs(v) < 0.01 else f"{v:.2f}"
+    """Two significant figures below 1 (0.035, not 0.04 beside 0.0036), two decimals above."""
+    return f"{v:.2g}" if abs(v) < 1 else f"{v:.2f}"
 
 
 def _control_words(r: Any) -> str:
