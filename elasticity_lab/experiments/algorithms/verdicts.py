@@ -248,7 +248,8 @@ def verdict_text(table: pd.DataFrame, control_calibration: pd.DataFrame | None =
         out.append(f"**Does not survive its controls** ({', '.join(failed)}): the same algorithm on a control base, one without a "
                    f"pre-trained distribution that stage 1 lifted enough to count, also lost more than {share:.0%} of its gain in "
                    "the same stage 2 (the rows above). A rebound that a base with nothing to spring back to shows too cannot be "
-                   "credited to the pre-trained distribution: here stage 2 undoes such alignment whether or not the base is elastic.")
+                   "credited to the pre-trained distribution: here stage 2 undoes this alignment on a base with little or no "
+                   "pre-training too.")
     kept = [str(r["algorithm"]) for _, r in reb.iterrows() if against_controls(r) == "survives"]
     if kept:
         out.append(f"**Survives its controls** ({', '.join(kept)}): no control base that stage 1 lifted enough to count shows "
