@@ -91,6 +91,16 @@ def test_bend_findings_where_each_curve_falls() -> None:
     assert lines[2] == "never below 0.9 up to l = 1: 'c'"
 
 
+def test_bend_findings_names_curves_that_fall_together() -> None:
+    ls = [1e-5, 1e-2, 1.0]
+    tied_last = rd.bend_findings(ls, {"a": [1.0, 0.95, 0.5], "b": [1.0, 0.8, 0.2], "c": [1.0, 0.95, 0.3]})
+    assert tied_last[1] == "the first to fall below 0.9 is 'b' at l = 0.01; the last, 'a' and 'c', at l = 1"
+    tied_first = rd.bend_findings(ls, {"a": [1.0, 0.8, 0.5], "b": [1.0, 0.8, 0.2], "c": [1.0, 0.95, 0.3]})
+    assert tied_first[1] == "the first to fall below 0.9 are 'a' and 'b' at l = 0.01; the last, 'c', at l = 1"
+    all_tied = rd.bend_findings(ls, {"a": [1.0, 0.8, 0.5], "b": [1.0, 0.8, 0.2]})
+    assert all_tied[1] == "'a' and 'b' fall below 0.9 at the same l = 0.01"
+
+
 def test_force_balance_findings_yes_and_no() -> None:
     balanced = [{"n_p": 1e4, "n_a": 100, "dkl_p": 1e-8, "dkl_a": -1e-6}]
     lines = rd.force_balance_findings(balanced)
@@ -106,6 +116,9 @@ def test_invariant_findings_three_cases() -> None:
     assert lines[0] == "A: the forces agree within 5% at every pull up to 1e+03"
     assert "part from |D_t| = 1 on" in lines[1]
     assert "already at the smallest pull" in lines[2]
+    assert "(l = |D_t|/|D_a|" not in lines[1]
+    with_share = rd.invariant_findings(pulls, {"B": [1.0, 1.2, 20.0]}, n_a=100.0)
+    assert with_share[0].endswith("part from |D_t| = 1 (l = |D_t|/|D_a| = 0.01) on")
 
 
 def test_change_word() -> None:
