@@ -101,6 +101,15 @@ def test_bend_findings_names_curves_that_fall_together() -> None:
     assert all_tied[1] == "'a' and 'b' fall below 0.9 at the same l = 0.01"
 
 
+def test_bend_findings_says_where_a_ratio_changes_sign() -> None:
+    ls = [1e-5, 1e-3, 1e-2, 1e-1]
+    lines = rd.bend_findings(ls, {"smooth": [1.0, 0.99, 0.8, 0.3], "pole": [1.0, 2.2, -30.0, -0.5]})
+    assert not any("'smooth' changes sign" in line for line in lines)
+    assert lines[-1].startswith("'pole' changes sign between l = 0.001 and l = 0.01, after rising to 2.2: ")
+    low = rd.bend_findings(ls, {"through zero": [1.0, 0.5, -0.1, -0.2]})
+    assert low[-1].startswith("'through zero' changes sign between l = 0.001 and l = 0.01: one of the two slopes")
+
+
 def test_force_balance_findings_yes_and_no() -> None:
     balanced = [{"n_p": 1e4, "n_a": 100, "dkl_p": 1e-8, "dkl_a": -1e-6}]
     lines = rd.force_balance_findings(balanced)

@@ -151,7 +151,8 @@ def fitted_ratio_text(name: str, slope: float, level: float, k: float, *, tol: f
 
 
 def bend_findings(ls: Sequence[float], curves: Mapping[str, Sequence[float]], threshold: float = 0.9) -> list[str]:
-    """Chapter 3's bends: how close each curve of ratio ÷ k starts to 1, and where it first falls below ``threshold``."""
+    """Chapter 3's bends: how close each curve of ratio ÷ k starts to 1, where it first falls below ``threshold``,
+    and where a curve changes sign (and how high it rose before, where it rose above ``2 - threshold``)."""
     ls = np.asarray(ls, dtype=float)
     out, where = [], {}
     for name, r in curves.items():
@@ -172,6 +173,18 @@ def bend_findings(ls: Sequence[float], curves: Mapping[str, Sequence[float]], th
     never = [n for n, w in where.items() if w is None]
     if never:
         out.append(f"never below {threshold:g} up to l = {ls[-1]:.3g}: " + ", ".join(f"'{n}'" for n in never))
+    for name, r in curves.items():  # a ratio that changes sign: one slope passed through 0 (a pole where it is dγ_p/dl)
+        r = np.asarray(r, dtype=float)
+        flips = np.flatnonzero(np.sign(r[1:]) * np.sign(r[:-1]) < 0)
+        if flips.size == 0:
+            continue
+        i = int(flips[0])
+        peak = float(r[: i + 1].max())
+        out.append(f"'{name}' changes sign between l = {ls[i]:.3g} and l = {ls[i + 1]:.3g}"
+                   + (f", after rising to {peak:.3g}" if peak > 2 - threshold else "")
+                   + ": one of the two slopes passes through 0 there, and past it the alignment and pre-training "
+                   "rates move the same way" + (f" (it changes sign {flips.size - 1} more times up to l = {ls[-1]:.3g})"
+                                                  if flips.size > 1 else ""))
     return out
 
 
