@@ -425,6 +425,12 @@ def test_the_base_rate_prediction_shows_only_where_the_low_world_gap_is_lower() 
     assert (yes["prediction"] == "shows").all() and "shows in 3 of 3" in rs.world_prose(yes)
     no = rs.world_order(_verdict_table({"pre": (0.0, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}), rate, answer_modes=("low_temp",))
     assert not (no["prediction"] == "shows").any() and "shows in 0 of 3" in rs.world_prose(no)
+    # each count is followed by the versions it counts, not by the rest's "undecided"
+    other = rs.world_order(_verdict_table({"pre": (0.3, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}), rate, answer_modes=("low_temp",))
+    words = rs.world_prose(other)
+    assert (other["prediction"] == "does not show").all() and "goes the other way in 3 (" in words
+    assert words.endswith("and is undecided or not run in the rest.") and "shows in 0 of 3 versions (metric × answer mode), goes" in words
+    assert "versions (metric × answer mode) (" in rs.world_prose(yes) and "goes the other way in 0, and" in rs.world_prose(yes)
     gaps = rs.world_gaps(_verdict_table({"pre": (-0.3, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}, agreement={p: 0.95 for p in ("1-2", "2-3", "1-3")}),
                          rate, answer_modes=("low_temp",))
     assert (gaps["decision"] == "undecided").all() and "nan" not in gaps.to_string().lower()

@@ -308,10 +308,11 @@ def world_prose(order: pd.DataFrame) -> str:
         return "The base-rate control was not run."
     shown = order[order["prediction"] == SHOWS]
     against = order[order["prediction"] == ABSENT]
-    words = (f"The prediction (a larger inverse advantage in the world stage 1 moved furthest: {order['difference'].iloc[0]} "
-             f"below 0) shows in {len(shown)} of {len(order)} versions (metric × answer mode), goes the other way in "
-             f"{len(against)}, and is undecided or not run in the rest")
-    listed = "; ".join(f"{METRIC_WORDS.get(m, m)}, {a} answers {x}" for m, a, x in
-                       zip(pd.concat([shown, against])["metric"], pd.concat([shown, against])["answer_mode"],
-                           pd.concat([shown, against])["gap difference"]))
-    return words + (f" ({listed})." if listed else ".")
+
+    def listed(rows: pd.DataFrame) -> str:  # each count is followed by the versions it counts
+        return (" (" + "; ".join(f"{METRIC_WORDS.get(m, m)}, {a} answers {x}" for m, a, x in
+                                 zip(rows["metric"], rows["answer_mode"], rows["gap difference"])) + ")") if len(rows) else ""
+
+    return (f"The prediction (a larger inverse advantage in the world stage 1 moved furthest: {order['difference'].iloc[0]} "
+            f"below 0) shows in {len(shown)} of {len(order)} versions (metric × answer mode){listed(shown)}, goes the other "
+            f"way in {len(against)}{listed(against)}, and is undecided or not run in the rest.")
