@@ -179,8 +179,8 @@ def _moved_words(table: pd.DataFrame) -> str:
     if not moved:
         return ("; but stage 1 moved its behaviour on no task, so its checkpoints differ in training time rather than in "
                 "behaviour, and the chapter's verdict does not count it")
-    return (f"; stage 1 moved its behaviour only on {', '.join(moved)}, the tasks where the chapter's verdict counts it "
-            "(elsewhere its checkpoints differ in training time rather than in behaviour)")
+    return (f"; stage 1 moved its behaviour only on {', '.join(moved)} (where the chapter's verdict counts it; elsewhere its "
+            "checkpoints differ in training time rather than in behaviour)")
 
 
 def fraction_of_cells(table: pd.DataFrame, column: str) -> float:
