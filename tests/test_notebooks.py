@@ -90,9 +90,12 @@ def test_pinned_outputs_reproduce(notebook) -> None:
     """nbval (lax mode) re-executes the smoke copy and compares the `# NBVAL_CHECK_OUTPUT` cells."""
     out = executed_notebook(notebook)
     proc = _first_nbval(notebook)
-    for _ in range(ATTEMPTS - 1):  # a second run only after a cell timed out (see conftest.CELL_TIMEOUT)
-        if proc.returncode == 0 or "Timeout" not in proc.stdout:
+    for _ in range(ATTEMPTS - 1):  # a second run only after a cell timed out (see conftest.CELL_TIMEOUT), or after
+        # the kernel failed to start: kernels started at once can draw the same free port (ZMQError: Address already
+        # in use; seen once in ~1,000 runs with four executions at a time), which says nothing about the chapter
+        if proc.returncode == 0 or not any(s in proc.stdout + proc.stderr for s in ("Timeout", "Address already in use", "Kernel died")):
             break
-        print(f"\n[test_notebooks] nbval: a cell of {notebook.name} timed out; running it once more", file=sys.__stderr__, flush=True)
+        print(f"\n[test_notebooks] nbval: {notebook.name} timed out or its kernel did not start; running it once more",
+              file=sys.__stderr__, flush=True)
         proc = _nbval(out)
     assert proc.returncode == 0, f"nbval found drifting outputs in {notebook.name}:\n{proc.stdout[-5000:]}"
