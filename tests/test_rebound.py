@@ -134,10 +134,16 @@ def test_attractor_table_and_prose_are_words_never_nan() -> None:
     assert "*can* say" in rb.check_prose(check)  # a built-in attractor: the code says "survives"
     _, flat = _attractor_levels(lambda kind, rate, start: start)
     assert "does not reach" in rb.check_prose({"verdicts": {"rule": rb.attractor_verdicts(flat)}})
-    sweep = pd.DataFrame({"finding": ["a", "b"], "shows @ 0.001": ["shows", "undecided"], "shows @ 1e-05": ["not run", "undecided"],
-                          "depends on lr": ["yes", "no"]})
+    sweep = pd.DataFrame({"finding": ["a", "b", "c"], "shows @ 0.001": ["shows", "undecided", "undecided"],
+                          "shows @ 1e-05": ["does not show", "undecided", "not run"]})
     text = rb.lr_prose(sweep)
-    assert "**changes** for *a*" in text and "*b* (undecided)" in text
+    assert "**changes** for *a*;" in text and "*b* (undecided)" in text
+    # "not run" (stage 1 did not move the model at that rate) is no answer, so it is not a change either
+    assert "*c* (undecided at 0.001; not run at 1e-05)" in text and "*c*;" not in text.split("changes")[1].split("same")[0]
+    from elasticity_lab.experiments.rebound.verdicts import lr_dependence
+    assert [lr_dependence(a) for a in ({"1": "shows", "2": "undecided"}, {"1": "shows", "2": "shows"},
+                                       {"1": "shows", "2": "not run"}, {"1": "shows", "2": "not run", "3": "undecided"})] == \
+        ["yes", "no", "not run at 2", "yes"]
 
 
 def _decay_curves(floor_of, kinds=("pretrained",), base=0.2, seeds=(0, 1, 2), noise=0.01):

@@ -436,14 +436,39 @@ def check_prose(check: dict[str, Any], *, metric: str = "rule") -> str:
                             "\"does not survive\" or \"undecided\" in the study must be read with that in mind."))
 
 
+def lr_dependence(answers: dict[str, str]) -> str:
+    """Does a finding's answer depend on the learning rate? ``answers``: rate → verdict. ``yes`` where the answers differ
+    among the rates at which it could be asked, ``no`` where they agree at every rate, and ``not run at …`` where it was
+    not run at some rates (stage 1 did not move the model there): "not run" is no answer, so it is not a change."""
+    ran = {lr: a for lr, a in answers.items() if a != NOT_RUN}
+    if len(set(ran.values())) > 1:
+        return "yes"
+    if len(ran) == len(answers):
+        return "no"
+    return f"not run at {', '.join(lr for lr in answers if lr not in ran)}"
+
+
 def lr_prose(sweep: pd.DataFrame) -> str:
-    """Which verdicts change with the learning rate (Markdown), from :func:`checks.lr_sweep`'s table."""
+    """Which verdicts change with the learning rate (Markdown), from :func:`checks.lr_sweep`'s table. A finding that was
+    not run at some rates is said to be so, not to change (:func:`lr_dependence`)."""
     if not len(sweep):
         return "The learning-rate sweep was not run at this scale."
     shows = [c for c in sweep.columns if c.startswith("shows @")]
     rates = ", ".join(c.split("@ ")[1] for c in shows)
-    dep = sweep[sweep["depends on lr"] == "yes"]["finding"].tolist()
-    same = sweep[sweep["depends on lr"] == "no"]
-    same_text = "; ".join(f"*{f}* ({s})" for f, s in zip(same["finding"], same[shows[0]])) or "none"
-    return (f"Across the learning rates {rates}: the answer **changes** for {'; '.join(f'*{f}*' for f in dep) or 'no finding'}; "
-            f"it is the same at every rate for {same_text}.")
+    dep, same, partial = [], [], []
+    for _, r in sweep.iterrows():
+        answers = {c.split("@ ")[1]: r[c] for c in shows}
+        d = lr_dependence(answers)
+        if d == "yes":
+            dep.append(f"*{r['finding']}*")
+        elif d == "no":
+            same.append(f"*{r['finding']}* ({r[shows[0]]})")
+        else:
+            ran = "; ".join(f"{a} at {lr}" for lr, a in answers.items() if a != NOT_RUN)
+            partial.append(f"*{r['finding']}* ({ran or 'at no rate'}; {d})")
+    text = (f"Across the learning rates {rates}: the answer **changes** for {'; '.join(dep) or 'no finding'}; "
+            f"it is the same at every rate for {'; '.join(same) or 'none'}.")
+    if partial:
+        text += (f" Not run at every rate (stage 1 did not move the model enough there, so there was nothing to return "
+                 f"from): {'; '.join(partial)}.")
+    return text
