@@ -525,7 +525,8 @@ def test_interval_words_never_nest_a_verdict_in_a_verdict() -> None:
     assert interval_words(Interval(0.1, 0.0, 0.2, n=9)) == "+0.10 [+0.00, +0.20]"
     assert interval_words(Interval(128.0, -math.inf, math.inf, n=1), 0) == "+128 (one seed: no interval)"
     assert interval_words(Interval(math.nan, math.nan, math.nan, n=0)) == "not run"
-    assert interval_words(Interval(math.nan, math.nan, math.nan, n=4)).startswith("no estimate (4 values")
+    assert interval_words(Interval(math.nan, math.nan, math.nan, n=4)) == "no estimate"
+    assert interval_words(Interval(math.nan, math.nan, math.nan, n=4), few="no trend") == "no trend"
     for iv in (Interval(1.0, -math.inf, math.inf, n=1), Interval(math.nan, math.nan, math.nan, n=4)):
         assert "undecided" not in interval_words(iv) and "nan" not in interval_words(iv)
 

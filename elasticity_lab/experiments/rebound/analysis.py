@@ -26,10 +26,11 @@ from elasticity_lab.experiments.stats import NOT_RUN, Interval, difference_inter
 
 def interval_words(iv: Interval, digits: int = 2, *, few: str | None = None) -> str:
     """An interval as the chapter prints it, never a verdict word inside another: ``+0.12 [+0.03, +0.20]``; a single
-    seed's estimate with ``(one seed: no interval)``; ``few`` where values were measured but none could be combined into
-    an estimate (a trend needs three per seed); ``not run`` where nothing was measured.
+    seed's estimate with ``(one seed: no interval)``; ``few`` (default ``no estimate``) where values were measured but
+    gave no estimate (a trend needs three per seed; a fraction recovered divides by a displacement of 0); ``not run``
+    where nothing was measured.
 
-    :meth:`stats.Interval.text` says ``undecided (n = 1)`` in the last two cases, which nested inside a verdict read
+    :meth:`stats.Interval.text` says ``undecided (n = 1)`` in the one-seed and no-estimate cases, which nested inside a verdict read
     "not run (undecided (n = 1))" and hid the one number there was."""
     if iv.finite:
         return iv.text(digits)
@@ -37,7 +38,7 @@ def interval_words(iv: Interval, digits: int = 2, *, few: str | None = None) -> 
         return NOT_RUN
     if math.isfinite(iv.estimate):
         return f"{iv.estimate:+.{digits}f} (one seed: no interval)"
-    return few or f"no estimate ({iv.n} values, too few in any one seed)"
+    return few or "no estimate"
 
 
 
