@@ -572,6 +572,8 @@ def test_a_base_that_stage1_did_not_move_is_not_run_with_the_reason_not_a_number
     moved = next(r for r in rb.verdicts(base) if "returns to the base" in r["finding"])
     assert moved["shows"] != "not run" and "[" in moved["estimate"]
     assert "controls: none run for this task" in moved["evidence"]
+    from elasticity_lab.experiments.rebound.verdicts import _short_of
+    assert _short_of(0.2999, 0.3) == "0.2999" and _short_of(0.2949, 0.3) == "0.29" and _short_of(0.03, 0.3) == "0.03"
 
 
 def test_kl_table_gives_the_one_value_there_is() -> None:

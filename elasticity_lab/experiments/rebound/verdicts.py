@@ -48,6 +48,14 @@ def within(interval: Interval, target: float, margin: float) -> str:
     return settles_at(shifted, margin)
 
 
+def _short_of(lift: float, needed: float) -> str:
+    """How far stage 1 moved a base, to as many digits as it takes to show it short of ``needed`` (0.2999 is not "0.30")."""
+    digits = 2
+    while digits < 6 and round(lift, digits) >= needed:
+        digits += 1
+    return f"{lift:.{digits}f}"
+
+
 def _survival(finding: str, control: str) -> str:
     """A finding that must *persist* under its control (N_a at fixed steps): survives if the control shows it too."""
     if finding != SHOWS:
@@ -144,7 +152,8 @@ def rebound_verdicts(result: ReboundResult, *, metric: str = "rule", aligned_nee
             if len(c):
                 ctls.append((label, c, float(np.nanmean(np.abs(c["displacement"])))))
         moved = [(label, c) for label, c, lift in ctls if lift >= aligned_needed]
-        unmoved = "; ".join(f"{label} not counted (stage 1 moved it by only {lift:.2f}, less than the {aligned_needed:.2f} needed)" for label, _, lift in ctls if lift < aligned_needed)
+        unmoved = "; ".join(f"{label} not counted (stage 1 moved it by only {_short_of(lift, aligned_needed)}, less than the "
+                            f"{aligned_needed:.2f} needed)" for label, _, lift in ctls if lift < aligned_needed)
 
         shows, iv, margin, rec = returns(m)
         lift_main = float(np.nanmean(np.abs(m["displacement"]))) if len(m) else math.nan
@@ -154,11 +163,12 @@ def rebound_verdicts(result: ReboundResult, *, metric: str = "rule", aligned_nee
         ctext = ", ".join(f"{label}: {d[0]} (plateau − its base {interval_words(d[1], 2)}, recovered {interval_words(d[3], 2)})" for label, d in cdec.items())
         rows.append(_row(f"{task}: returns to the base's own level (plateau within the margin)", shows,
                          _survival_of(shows, [d[0] for d in cdec.values()]),
-                         f"stage 1 moved it by only {lift_main:.2f}" if shows == NOT_RUN and math.isfinite(lift_main) else iv,
+                         f"stage 1 moved it by only {_short_of(lift_main, aligned_needed)}, less than the {aligned_needed:.2f} needed"
+                         if shows == NOT_RUN and math.isfinite(lift_main) else iv,
                          f"plateau − base {interval_words(iv, 2)} against a margin ± {margin:.2f} ({margin_share:.0%} of the mean stage-1 "
                          f"displacement); fraction recovered {interval_words(rec, 2)} (1 = back at the base, > 1 = overshot); "
                          f"controls: {ctext or ('none counted' if ctls else 'none run for this task')}" + (f"; {unmoved}" if unmoved else "") +
-                         (f"; not run: stage 1 moved the pre-trained base by only {lift_main:.2f}" if shows == NOT_RUN else "")))
+                         (f"; not run: stage 1 moved the pre-trained base by only {_short_of(lift_main, aligned_needed)}" if shows == NOT_RUN else "")))
 
         t = trend_interval(m["n_align"], m["n_half"], cluster_of(m))
         fx = f[(f["study"] == "fixed_steps") & (f["task"] == task)]
@@ -175,7 +185,8 @@ def rebound_verdicts(result: ReboundResult, *, metric: str = "rule", aligned_nee
         for label, ctl, lift in ctls:
             name = f"{task}: the pre-trained base rebounds faster than {label}"
             if lift < aligned_needed:
-                rows.append(_row(name, NOT_RUN, NA, NOT_RUN, f"not run: stage 1 moved the {label} base by only {lift:.2f}, less than the {aligned_needed:.2f} needed"))
+                rows.append(_row(name, NOT_RUN, NA, NOT_RUN, f"not run: stage 1 moved the {label} base by only "
+                                                             f"{_short_of(lift, aligned_needed)}, less than the {aligned_needed:.2f} needed"))
                 continue
             same = m[m["n_align"].isin(ctl["n_align"].unique())]
             diff = difference_interval(ctl["n_half"], same["n_half"], cluster_of(ctl), cluster_of(same))
@@ -469,6 +480,6 @@ def lr_prose(sweep: pd.DataFrame) -> str:
     text = (f"Across the learning rates {rates}: the answer **changes** for {'; '.join(dep) or 'no finding'}; "
             f"it is the same at every rate for {'; '.join(same) or 'none'}.")
     if partial:
-        text += (f" Not run at every rate (stage 1 did not move the model enough there, so there was nothing to return "
-                 f"from): {'; '.join(partial)}.")
+        text += (f" Not run at some rates (there stage 1 did not move the model enough for the question to be asked): "
+                 f"{'; '.join(partial)}.")
     return text
