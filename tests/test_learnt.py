@@ -107,6 +107,10 @@ def test_verdict_rows_of_an_unlearnt_task_are_marked_not_counted() -> None:
     assert "has not learnt this task (rate 0.10 vs 0.30)" in marked[0]["evidence"] and "does not show" in marked[0]["evidence"]
     assert ln.count_verdicts(marked)[ln.NOT_COUNTED] == 1 and ln.count_verdicts(rows)[ln.NOT_COUNTED] == 0
     assert ln.mark_not_counted(rows, {}) == rows  # nothing unlearnt: the rows are unchanged
+    said_once = ln.mark_not_counted([{"finding": "safety: x", "shows": "not run", "survives_controls": "n/a", "estimate": "not run",
+                                      "evidence": "not run: stage 1 moved it by only 0.05"}], {"safety": "r"})[0]["evidence"]
+    assert said_once.count("not run") == 1 and "measured:" not in said_once
+    assert "measured: does not show. plateau" in marked[0]["evidence"]  # an evidence that does not open with its answer keeps it
     assert [r["shows"] for r in ln.mark_not_counted(rows, {"safety": "r"})] == ["does not show", ln.NOT_COUNTED, "undecided"]
     assert [r["shows"] for r in ln.mark_not_counted(rows, {ln.ATTRACTOR: "r"})] == ["does not show", "shows", ln.NOT_COUNTED]
     text = ln.not_counted_text(marked)

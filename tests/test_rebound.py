@@ -134,10 +134,16 @@ def test_attractor_table_and_prose_are_words_never_nan() -> None:
     assert "*can* say" in rb.check_prose(check)  # a built-in attractor: the code says "survives"
     _, flat = _attractor_levels(lambda kind, rate, start: start)
     assert "does not reach" in rb.check_prose({"verdicts": {"rule": rb.attractor_verdicts(flat)}})
-    sweep = pd.DataFrame({"finding": ["a", "b"], "shows @ 0.001": ["shows", "undecided"], "shows @ 1e-05": ["not run", "undecided"],
-                          "depends on lr": ["yes", "no"]})
+    sweep = pd.DataFrame({"finding": ["a", "b", "c"], "shows @ 0.001": ["shows", "undecided", "undecided"],
+                          "shows @ 1e-05": ["does not show", "undecided", "not run"]})
     text = rb.lr_prose(sweep)
-    assert "**changes** for *a*" in text and "*b* (undecided)" in text
+    assert "**changes** for *a*;" in text and "*b* (undecided)" in text
+    # "not run" (stage 1 did not move the model at that rate) is no answer, so it is not a change either
+    assert "*c* (undecided at 0.001; not run at 1e-05)" in text and "*c*;" not in text.split("changes")[1].split("same")[0]
+    from elasticity_lab.experiments.rebound.verdicts import lr_dependence
+    assert [lr_dependence(a) for a in ({"1": "shows", "2": "undecided"}, {"1": "shows", "2": "shows"},
+                                       {"1": "shows", "2": "not run"}, {"1": "shows", "2": "not run", "3": "undecided"})] == \
+        ["yes", "no", "not run at 2", "yes"]
 
 
 def _decay_curves(floor_of, kinds=("pretrained",), base=0.2, seeds=(0, 1, 2), noise=0.01):
@@ -498,3 +504,83 @@ def test_positive_control_not_run_where_stage1_did_not_move() -> None:
     _, slopes = _attractor_levels(lambda kind, rate, start: rate, kinds=("pretrained",), perturbation="positive_control", shift=0.02)
     rows = rb.attractor_verdicts(slopes)
     assert {r["shows"] for r in rows} == {"not run"} and "not run at this scale" in rb.positive_control_text(rows)
+
+
+# --------------------------------------------------------------------------- words where an interval cannot be made
+
+
+def _refit(curves: pd.DataFrame, config) -> "rb.ReboundResult":
+    fits = pd.concat([rb.curve_fits(curves, metric=m) for m in rb.METRICS], ignore_index=True)
+    return rb.ReboundResult(config, curves, fits, rb.kl_table(fits), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+
+
+def _all_text(rows) -> str:
+    return " ".join(str(v) for r in rows for v in r.values())
+
+
+def test_interval_words_never_nest_a_verdict_in_a_verdict() -> None:
+    from elasticity_lab.experiments.rebound.analysis import interval_words
+    from elasticity_lab.experiments.stats import Interval
+
+    assert interval_words(Interval(0.1, 0.0, 0.2, n=9)) == "+0.10 [+0.00, +0.20]"
+    assert interval_words(Interval(128.0, -math.inf, math.inf, n=1), 0) == "+128 (one seed: no interval)"
+    assert interval_words(Interval(math.nan, math.nan, math.nan, n=0)) == "not run"
+    assert interval_words(Interval(math.nan, math.nan, math.nan, n=4)) == "no estimate"
+    assert interval_words(Interval(math.nan, math.nan, math.nan, n=4), few="no trend") == "no trend"
+    for iv in (Interval(1.0, -math.inf, math.inf, n=1), Interval(math.nan, math.nan, math.nan, n=4)):
+        assert "undecided" not in interval_words(iv) and "nan" not in interval_words(iv)
+
+
+def test_a_trend_that_cannot_be_made_from_curves_that_ran_is_undecided_in_words() -> None:
+    base = _decay_curves(lambda kind: 0.2)
+    two = _refit(base.curves[base.curves["n_align"] < 64], base.config)  # two sizes of N_a: no seed can give a trend
+    rows = {r["finding"].split(": ", 1)[1]: r for r in rb.verdicts(two)}
+    for finding in ("more alignment, faster rebound", "KL after alignment grows with N_a"):
+        r = rows[finding]
+        assert r["shows"] == "undecided" and r["estimate"] == "no trend", r
+        assert "a trend needs three sizes of N_a" in r["evidence"] and "not run for this task" in r["evidence"]
+    text = _all_text(rows.values()) + rb.rebound_prose(two) + rb.verdict_text(list(rows.values()))
+    assert "undecided (n =" not in text and "not run (" not in text and "nan" not in text
+    # three sizes: the same rows are decided, with an interval
+    rows3 = {r["finding"].split(": ", 1)[1]: r for r in rb.verdicts(base)}
+    assert rows3["KL after alignment grows with N_a"]["shows"] == "shows"
+    assert "[" in rows3["more alignment, faster rebound"]["estimate"]
+
+
+def test_fixed_steps_that_ran_are_never_called_not_run() -> None:
+    base = _decay_curves(lambda kind: 0.2)
+    fixed = base.curves.copy()
+    fixed["study"], fixed["step_mode"] = "fixed_steps", "steps"
+    fixed["rule"] = fixed["likelihood"] = 1.0  # stage 2 never moves them: no curve gets halfway
+    result = _refit(pd.concat([base.curves, fixed], ignore_index=True), base.config)
+    r = next(r for r in rb.verdicts(result) if "faster rebound" in r["finding"])
+    assert "at fixed steps no trend" in r["evidence"] and "9 of 9 at fixed steps" in r["evidence"]
+    assert "not run" not in r["evidence"]
+    # without fixed-steps curves the evidence says so, for this task
+    r = next(r for r in rb.verdicts(base) if "faster rebound" in r["finding"])
+    assert "at fixed steps not run for this task" in r["evidence"]
+
+
+def test_a_base_that_stage1_did_not_move_is_not_run_with_the_reason_not_a_number() -> None:
+    base = _decay_curves(lambda kind: 0.2)
+    curves = base.curves.copy()
+    curves["rule"] = 0.2 + (curves["rule"] - 0.2) * 0.1  # stage 1 moved it by about 0.08
+    still = _refit(curves, base.config)
+    r = next(r for r in rb.verdicts(still) if "returns to the base" in r["finding"])
+    assert r["shows"] == "not run" and r["estimate"].startswith("stage 1 moved it by only 0.0")
+    assert "nothing to return from" in rb.rebound_prose(still) and "[" not in r["estimate"]
+    moved = next(r for r in rb.verdicts(base) if "returns to the base" in r["finding"])
+    assert moved["shows"] != "not run" and "[" in moved["estimate"]
+    assert "controls: none run for this task" in moved["evidence"]
+    from elasticity_lab.experiments.rebound.verdicts import _short_of
+    assert _short_of(0.2999, 0.3) == "0.2999" and _short_of(0.2949, 0.3) == "0.29" and _short_of(0.03, 0.3) == "0.03"
+
+
+def test_kl_table_gives_the_one_value_there_is() -> None:
+    base = _decay_curves(lambda kind: 0.2)
+    curves = base.curves.copy()
+    curves.loc[~((curves["n_align"] == 64) & (curves["pretrain_seed"] == 0)), "kl"] = 0.3  # one curve reaches ε
+    kl = _refit(curves, base.config).kl
+    row = kl[kl["n_align"] == 64].iloc[0]
+    assert row["reached"] == 1 and row["n_to_epsilon_text"].endswith("(one seed: no interval)")
+    assert "undecided" not in " ".join(kl["n_to_epsilon_text"])

@@ -245,8 +245,9 @@ def mark_not_counted(rows: Sequence[dict[str, Any]], left_out: Mapping[str, str]
         task = task_of_finding(str(r["finding"]))
         if task in left_out:
             r = {**r, "shows": NOT_COUNTED, "survives_controls": NOT_COUNTED, "not_counted_why": left_out[task],
-                 "evidence": f"not counted: the base has not learnt this task ({left_out[task]}); measured: {r['shows']}. "
-                             + str(r.get("evidence", ""))}
+                 "evidence": f"not counted: the base has not learnt this task ({left_out[task]}); "
+                             + ("" if str(r.get("evidence", "")).startswith(str(r["shows"])) else f"measured: {r['shows']}. ")
+                             + str(r.get("evidence", ""))}  # an evidence that opens with its answer ("not run: ...") says it once
         out.append(dict(r))
     return out
 

@@ -7,6 +7,7 @@ nothing, because its early/late ratio is large for *any* decay (to 0 as much as 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,24 @@ from elasticity_lab.experiments.rebound.config import METRICS, ReboundConfig
 from elasticity_lab.experiments.stats import NOT_RUN, Interval, difference_interval, fit_plateau, mean_interval
 
 # --------------------------------------------------------------------------- analysis
+
+
+def interval_words(iv: Interval, digits: int = 2, *, few: str | None = None) -> str:
+    """An interval as the chapter prints it, never a verdict word inside another: ``+0.12 [+0.03, +0.20]``; a single
+    seed's estimate with ``(one seed: no interval)``; ``few`` (default ``no estimate``) where values were measured but
+    gave no estimate (a trend needs three per seed; a fraction recovered divides by a displacement of 0); ``not run``
+    where nothing was measured.
+
+    :meth:`stats.Interval.text` says ``undecided (n = 1)`` in the one-seed and no-estimate cases, which nested inside a verdict read
+    "not run (undecided (n = 1))" and hid the one number there was."""
+    if iv.finite:
+        return iv.text(digits)
+    if iv.n == 0:
+        return NOT_RUN
+    if math.isfinite(iv.estimate):
+        return f"{iv.estimate:+.{digits}f} (one seed: no interval)"
+    return few or "no estimate"
+
 
 
 def fit_two_stage(n: Sequence[float], y: Sequence[float], *, n_grid: int = 200) -> dict[str, float]:
@@ -171,7 +190,7 @@ def kl_table(fits: pd.DataFrame, *, study: str = "main") -> pd.DataFrame:
         for col in ("kl_stage1", "kl_min", "n_to_epsilon", "epsilon"):
             iv = mean_interval(g[col], cl)
             row[f"{col}_mean"], row[f"{col}_low"], row[f"{col}_high"] = iv.estimate, iv.low, iv.high
-            row[f"{col}_text"] = iv.text(3 if col != "n_to_epsilon" else 0)
+            row[f"{col}_text"] = interval_words(iv, 3 if col != "n_to_epsilon" else 0)
         row["reached"], row["seeds"] = int(g["n_to_epsilon"].notna().sum()), int(len(g))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -249,17 +268,17 @@ def attractor_slopes(levels: pd.DataFrame) -> pd.DataFrame:
         rec = mean_interval(per_seed.to_numpy(), [k[0] for k in per_seed.index])
         row = {"perturbation": pert, "base_kind": kind, "direction": direction, "slope_mean": _clean(iv.estimate),
                "slope_low": iv.low, "slope_high": iv.high, "slope_std": _clean(float(np.std(slopes, ddof=1))) if len(slopes) > 1 else 0.0,
-               "slope_text": iv.text(2), "settled_mean": float(g["settled"].mean()), "start_mean": float(g["start"].mean()),
+               "slope_text": interval_words(iv, 2), "settled_mean": float(g["settled"].mean()), "start_mean": float(g["start"].mean()),
                "displacement_mean": float((g["start"] - g["base_model_level"]).mean()),
                "abs_displacement": float((g["start"] - g["base_model_level"]).abs().mean()), "recovered_mean": rec.estimate,
-               "recovered_low": rec.low, "recovered_high": rec.high, "recovered_text": rec.text(2), "seeds": len(slopes)}
+               "recovered_low": rec.low, "recovered_high": rec.high, "recovered_text": interval_words(rec, 2), "seeds": len(slopes)}
         light = per.get((pert, "light", direction))
         lg = lv[(lv["perturbation"] == pert) & (lv["base_kind"] == "light") & (lv["direction"] == direction)]
         light_moved = float((lg["start"] - lg["base_model_level"]).abs().mean()) if len(lg) else float("nan")
         row["light_displacement"] = light_moved
         if kind == "pretrained" and light is not None and slopes and light[0]:
             d = difference_interval(slopes, light[0], labels, light[1])
-            row.update({"difference": d.estimate, "difference_low": d.low, "difference_high": d.high, "difference_text": d.text(2)})
+            row.update({"difference": d.estimate, "difference_low": d.low, "difference_high": d.high, "difference_text": interval_words(d, 2)})
         else:
             row.update({"difference": float("nan"), "difference_low": float("nan"), "difference_high": float("nan"),
                         "difference_text": NOT_RUN if kind == "pretrained" else ""})

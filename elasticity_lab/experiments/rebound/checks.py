@@ -18,7 +18,7 @@ import pandas as pd
 from elasticity_lab.core.config import check_choice, check_positive
 from elasticity_lab.experiments.rebound.config import METRICS, TASKS, ReboundConfig
 from elasticity_lab.experiments.rebound.runs import _Runner, analyse_attractor, attractor_plan, run_rebound
-from elasticity_lab.experiments.rebound.verdicts import attractor_verdicts, rebound_verdicts
+from elasticity_lab.experiments.rebound.verdicts import attractor_verdicts, lr_dependence, rebound_verdicts
 
 
 def builtin_attractor_check(config: ReboundConfig, *, directions: Sequence[str] | None = None,
@@ -44,7 +44,8 @@ def lr_sweep(config: ReboundConfig, lrs: Sequence[float] | None = None, *, task:
              metric: str = "rule", progress: bool = False) -> pd.DataFrame:
     """The paper's protocol for ``task`` (main curves and the config's control bases) at each learning rate, and
     its verdicts side by side: one row per finding, a ``shows @ lr`` and ``estimate @ lr`` column per rate, and
-    ``depends on lr`` (whether the answer changes across the rates). ``lrs``: the config's ``lr_sweep`` by default.
+    ``depends on lr`` (whether the answer changes across the rates at which it could be asked:
+    :func:`verdicts.lr_dependence`). ``lrs``: the config's ``lr_sweep`` by default.
     Reversed order, fixed steps, the control bases and the attractor test are left out to keep it cheap; the curves
     of the study's own rate are shared with it."""
     lrs = tuple(config.lr_sweep if lrs is None else lrs)
@@ -65,5 +66,5 @@ def lr_sweep(config: ReboundConfig, lrs: Sequence[float] | None = None, *, task:
             row[f"estimate @ {lr:g}"] = r["estimate"]
     out = pd.DataFrame(list(table.values()))
     shows = [c for c in out.columns if c.startswith("shows @")]
-    out["depends on lr"] = ["yes" if len(set(r)) > 1 else "no" for r in out[shows].itertuples(index=False)]
+    out["depends on lr"] = [lr_dependence({c.split("@ ")[1]: a for c, a in zip(shows, r)}) for r in out[shows].itertuples(index=False)]
     return out

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from elasticity_lab.experiments.rebound.analysis import ReboundResult, cluster_of
+from elasticity_lab.experiments.rebound.analysis import ReboundResult, cluster_of, interval_words
 from elasticity_lab.experiments.stats import (ABSENT, NOT_RUN, SHOWS, UNDECIDED, Interval, decide, difference_interval,
                                               mean_interval, survives, trend_interval)
 
@@ -48,6 +48,14 @@ def within(interval: Interval, target: float, margin: float) -> str:
     return settles_at(shifted, margin)
 
 
+def _short_of(lift: float, needed: float) -> str:
+    """How far stage 1 moved a base, to as many digits as it takes to show it short of ``needed`` (0.2999 is not "0.30")."""
+    digits = 2
+    while digits < 6 and round(lift, digits) >= needed:
+        digits += 1
+    return f"{lift:.{digits}f}"
+
+
 def _survival(finding: str, control: str) -> str:
     """A finding that must *persist* under its control (N_a at fixed steps): survives if the control shows it too."""
     if finding != SHOWS:
@@ -60,11 +68,36 @@ def _survival_of(finding: str, controls: Sequence[str]) -> str:
 
 
 def _row(finding: str, shows: str, surv: str, estimate: Interval | str, evidence: str) -> dict[str, Any]:
-    est = estimate if isinstance(estimate, str) else estimate.text(2)
+    est = estimate if isinstance(estimate, str) else interval_words(estimate, 2)
     return {"finding": finding, "shows": shows, "survives_controls": surv, "estimate": est, "evidence": evidence}
 
 
 # --------------------------------------------------------------------------- the verdicts
+
+
+def trend_words(iv: Interval, ran: bool) -> str:
+    """A Spearman trend over seeds in words: its interval; ``no trend`` where the curves ran but no seed has three sizes
+    of N_a with a value (never "not run" for curves that ran); ``not run for this task`` where they did not run."""
+    if not ran:
+        return "not run for this task"
+    if iv.n == 0 or not math.isfinite(iv.estimate):
+        return "no trend"
+    return interval_words(iv, 2)
+
+
+def trend_decision(iv: Interval, ran: bool, *, direction: str = "greater") -> str:
+    """:func:`stats.decide` for a trend, except that curves that ran but give no trend are ``undecided`` (the data cannot
+    tell), not ``not run`` (which is kept for curves that were never run)."""
+    if not ran:
+        return NOT_RUN
+    if iv.n == 0 or not math.isfinite(iv.estimate):
+        return UNDECIDED
+    return decide(iv, direction=direction)
+
+
+def _no_trend_note(*ivs: Interval) -> str:
+    return ("; no trend: a trend needs three sizes of N_a with a value in one seed, and no seed has them"
+            if any(iv.n > 0 and not math.isfinite(iv.estimate) for iv in ivs) else "")
 
 
 def verdicts(result: ReboundResult, *, metric: str = "rule", aligned_needed: float = 0.3) -> list[dict[str, Any]]:
@@ -84,6 +117,8 @@ def verdicts(result: ReboundResult, *, metric: str = "rule", aligned_needed: flo
     - *KL grows with N_a*: Spearman(N_a, stage-1 KL) > 0; survives if it also shows at fixed steps.
     - *Fewer negative examples to ε*: Spearman(N_a, n to KL < ε) < 0, ε per curve (see the config).
     - *Fewer negative examples to ε*: undecided (not "not run") where the curves ran but too few reached ε.
+    - The trends (faster rebound, KL grows) are likewise undecided, not "not run", where the curves ran but no seed has
+      three sizes of N_a with a value (:func:`trend_decision`); "not run" is kept for curves that were never run.
     - *Attractor* (per perturbation and arm): the pre-trained fraction recovered > 0 (not within ± 0.2 of 0, not
       past 1.2; for the directional data from above, within 1 ± 0.2), surviving where pre-trained minus lightly
       pre-trained slope > 0; the positive control needs slope and fraction recovered both 1 ± 0.3
@@ -117,52 +152,61 @@ def rebound_verdicts(result: ReboundResult, *, metric: str = "rule", aligned_nee
             if len(c):
                 ctls.append((label, c, float(np.nanmean(np.abs(c["displacement"])))))
         moved = [(label, c) for label, c, lift in ctls if lift >= aligned_needed]
-        unmoved = "; ".join(f"{label} not counted (stage 1 moved it by only {lift:.2f}, less than the {aligned_needed:.2f} needed)" for label, _, lift in ctls if lift < aligned_needed)
+        unmoved = "; ".join(f"{label} not counted (stage 1 moved it by only {_short_of(lift, aligned_needed)}, less than the "
+                            f"{aligned_needed:.2f} needed)" for label, _, lift in ctls if lift < aligned_needed)
 
         shows, iv, margin, rec = returns(m)
         lift_main = float(np.nanmean(np.abs(m["displacement"]))) if len(m) else math.nan
         if not lift_main >= aligned_needed:
             shows = NOT_RUN  # stage 1 did not move the pre-trained base: there is nothing to return from
         cdec = {label: returns(c) for label, c in moved}
-        ctext = ", ".join(f"{label}: {d[0]} (plateau − its base {d[1].text(2)}, recovered {d[3].text(2)})" for label, d in cdec.items())
+        ctext = ", ".join(f"{label}: {d[0]} (plateau − its base {interval_words(d[1], 2)}, recovered {interval_words(d[3], 2)})" for label, d in cdec.items())
         rows.append(_row(f"{task}: returns to the base's own level (plateau within the margin)", shows,
-                         _survival_of(shows, [d[0] for d in cdec.values()]), iv,
-                         f"plateau − base {iv.text(2)} against a margin ± {margin:.2f} ({margin_share:.0%} of the mean stage-1 "
-                         f"displacement); fraction recovered {rec.text(2)} (1 = back at the base, > 1 = overshot); "
-                         f"controls: {ctext or 'none counted'}" + (f"; {unmoved}" if unmoved else "") +
-                         (f"; not run: stage 1 moved the pre-trained base by only {lift_main:.2f}" if shows == NOT_RUN else "")))
+                         _survival_of(shows, [d[0] for d in cdec.values()]),
+                         f"stage 1 moved it by only {_short_of(lift_main, aligned_needed)}, less than the {aligned_needed:.2f} needed"
+                         if shows == NOT_RUN and math.isfinite(lift_main) else iv,
+                         f"plateau − base {interval_words(iv, 2)} against a margin ± {margin:.2f} ({margin_share:.0%} of the mean stage-1 "
+                         f"displacement); fraction recovered {interval_words(rec, 2)} (1 = back at the base, > 1 = overshot); "
+                         f"controls: {ctext or ('none counted' if ctls else 'none run for this task')}" + (f"; {unmoved}" if unmoved else "") +
+                         (f"; not run: stage 1 moved the pre-trained base by only {_short_of(lift_main, aligned_needed)}" if shows == NOT_RUN else "")))
 
         t = trend_interval(m["n_align"], m["n_half"], cluster_of(m))
         fx = f[(f["study"] == "fixed_steps") & (f["task"] == task)]
-        tf = trend_interval(fx["n_align"], fx["n_half"], cluster_of(fx)) if len(fx) else Interval(math.nan, math.nan, math.nan, n=0)
-        d, df = decide(t, direction="less"), decide(tf, direction="less")
-        rows.append(_row(f"{task}: more alignment, faster rebound", d, _survival(d, df), t,
-                         f"Spearman(N_a, n-to-halfway) per seed {t.text(2)} at one epoch, {tf.text(2)} at fixed steps "
-                         f"(negative = faster; curves that never got halfway are left out: "
-                         f"{int(m['n_half'].isna().sum())} of {len(m)})"))
+        ran_fx = bool(len(fx))
+        tf = trend_interval(fx["n_align"], fx["n_half"], cluster_of(fx)) if ran_fx else Interval(math.nan, math.nan, math.nan, n=0)
+        d, df = trend_decision(t, len(m) > 0, direction="less"), trend_decision(tf, ran_fx, direction="less")
+        rows.append(_row(f"{task}: more alignment, faster rebound", d, _survival(d, df), trend_words(t, len(m) > 0),
+                         f"Spearman(N_a, n-to-halfway) per seed: at one epoch {trend_words(t, len(m) > 0)}, at fixed steps "
+                         f"{trend_words(tf, ran_fx)} (negative = faster; curves that never got halfway are left out: "
+                         f"{int(m['n_half'].isna().sum())} of {len(m)}" + (f" at one epoch, {int(fx['n_half'].isna().sum())} of "
+                                                                          f"{len(fx)} at fixed steps" if ran_fx else "") + ")"
+                         + _no_trend_note(t, tf)))
 
         for label, ctl, lift in ctls:
             name = f"{task}: the pre-trained base rebounds faster than {label}"
             if lift < aligned_needed:
-                rows.append(_row(name, NOT_RUN, NA, NOT_RUN, f"not run: stage 1 moved the {label} base by only {lift:.2f}, less than the {aligned_needed:.2f} needed"))
+                rows.append(_row(name, NOT_RUN, NA, NOT_RUN, f"not run: stage 1 moved the {label} base by only "
+                                                             f"{_short_of(lift, aligned_needed)}, less than the {aligned_needed:.2f} needed"))
                 continue
             same = m[m["n_align"].isin(ctl["n_align"].unique())]
             diff = difference_interval(ctl["n_half"], same["n_half"], cluster_of(ctl), cluster_of(same))
             rows.append(_row(name, decide(diff), NA, diff,
-                             f"{label} minus pre-trained n-to-halfway at the same N_a {diff.text(1)} (positive = pre-trained faster)"))
+                             f"{label} minus pre-trained n-to-halfway at the same N_a {interval_words(diff, 1)} (positive = pre-trained faster)"))
 
         k = m
         t1 = trend_interval(k["n_align"], k["kl_stage1"], cluster_of(k))
-        tf1 = trend_interval(fx["n_align"], fx["kl_stage1"], cluster_of(fx)) if len(fx) else Interval(math.nan, math.nan, math.nan, n=0)
-        d1 = decide(t1)
-        rows.append(_row(f"{task}: KL after alignment grows with N_a", d1, _survival(d1, decide(tf1)), t1,
-                         f"Spearman(N_a, KL after stage 1) per seed {t1.text(2)} at one epoch, {tf1.text(2)} at fixed steps"))
+        tf1 = trend_interval(fx["n_align"], fx["kl_stage1"], cluster_of(fx)) if ran_fx else Interval(math.nan, math.nan, math.nan, n=0)
+        d1 = trend_decision(t1, len(k) > 0)
+        rows.append(_row(f"{task}: KL after alignment grows with N_a", d1, _survival(d1, trend_decision(tf1, ran_fx)),
+                         trend_words(t1, len(k) > 0),
+                         f"Spearman(N_a, KL after stage 1) per seed: at one epoch {trend_words(t1, len(k) > 0)}, at fixed steps "
+                         f"{trend_words(tf1, ran_fx)}" + _no_trend_note(t1, tf1)))
         te = trend_interval(k["n_align"], k["n_to_epsilon"], cluster_of(k))
         de = decide(te, direction="less")
         few = de == NOT_RUN and len(k) > 0  # the curves ran, but too few reached ε within a seed to give a trend
         rows.append(_row(f"{task}: fewer negative examples bring the KL below ε as N_a grows", UNDECIDED if few else de, NA,
                          f"{int(k['n_to_epsilon'].notna().sum())} of {len(k)} curves reached ε" if few else te,
-                         f"Spearman(N_a, n to KL < ε) per seed {te.text(2)}; {result.config.epsilon_text()}; curves reaching ε: "
+                         f"Spearman(N_a, n to KL < ε) per seed {trend_words(te, len(k) > 0)}; {result.config.epsilon_text()}; curves reaching ε: "
                          f"{int(k['n_to_epsilon'].notna().sum())} of {len(k)}"
                          + ("; a trend needs three sizes of N_a reaching ε in a seed, and no seed has them" if few else "")))
     return rows
@@ -205,8 +249,8 @@ def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_marg
         label = PERTURBATION_LABEL.get(r["perturbation"], r["perturbation"])
         light_text = (f"the light ones by {r['light_displacement']:.2f} on average" if math.isfinite(r["light_displacement"])
                       else "the light ones were not run")
-        evidence = (f"pre-trained slope {iv.text(2)}; pre-trained minus lightly pre-trained slope {diff.text(2)}; fraction of the "
-                    f"way back to the own base rate {rec.text(2)}; stage 1 moved the pre-trained bases by {r['abs_displacement']:.2f} "
+        evidence = (f"pre-trained slope {interval_words(iv, 2)}; pre-trained minus lightly pre-trained slope {interval_words(diff, 2)}; fraction of the "
+                    f"way back to the own base rate {interval_words(rec, 2)}; stage 1 moved the pre-trained bases by {r['abs_displacement']:.2f} "
                     f"on average, {light_text}")
         if r["perturbation"] == "positive_control":
             # both: stage 1 displaces every world alike, so a model that never moves has a slope near 1 as well
@@ -220,7 +264,7 @@ def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_marg
                 evidence += f"; not run: stage 1 moved the pre-trained bases by less than {min_displacement:.2f}"
             rows.append(_row(f"attractor check: the positive control pulls each world to its base rate (slope and fraction "
                              f"recovered 1 ± {slope_margin}), from {r['direction']}", pc, NA,
-                             f"slope {iv.text(2)}; recovered {rec.text(2)}", evidence))
+                             f"slope {interval_words(iv, 2)}; recovered {interval_words(rec, 2)}", evidence))
             continue
         if r["perturbation"] == "directional" and r["direction"] == "above":
             # the directional data push refusal down in every world, so from above moving toward the base is what they
@@ -244,7 +288,7 @@ def attractor_verdicts(slopes: pd.DataFrame, *, metric: str = "rule", slope_marg
         else:
             surv = {SHOWS: "survives", ABSENT: "does not survive", UNDECIDED: UNDECIDED, NOT_RUN: NOT_RUN}[decide(diff)]
         rows.append(_row(f"attractor ({label}), from {r['direction']}: settles back toward its own base rate", shows, surv,
-                         f"recovered {rec.text(2)}; slope difference {diff.text(2)}", evidence))
+                         f"recovered {interval_words(rec, 2)}; slope difference {interval_words(diff, 2)}", evidence))
     return rows
 
 
@@ -260,7 +304,7 @@ def summarize(result: ReboundResult, *, metric: str = "rule") -> dict[str, Any]:
         if len(fits):
             for (study, task, kind, mode), g in fits.groupby(["study", "task", "base_kind", "step_mode"], sort=False):
                 out["per_n_align"][f"{study}/{task}/{kind}/{mode}"] = {
-                    int(na): {k: mean_interval(h[k], cluster_of(h)).text(3) for k in ("start", "plateau", "gap", "recovered", "n_half", "kl_stage1")}
+                    int(na): {k: interval_words(mean_interval(h[k], cluster_of(h)), 3) for k in ("start", "plateau", "gap", "recovered", "n_half", "kl_stage1")}
                     for na, h in g.groupby("n_align")}
         out["verdicts"] = verdicts(result, metric=metric)
         out["verdicts_likelihood"] = verdicts(result, metric="likelihood")
@@ -345,7 +389,7 @@ def attractor_table(levels: pd.DataFrame, slopes: pd.DataFrame, *, metric: str =
         row: dict[str, Any] = {"perturbation": pert, "arm": direction, "base rate": f"{rate:.1f}"}
         for kind, label in (("pretrained", "pre-trained settles at"), ("light", "lightly pre-trained settles at")):
             h = g[g["base_kind"] == kind]
-            row[label] = mean_interval(h["settled"], h["pretrain_seed"].tolist()).text(2) if len(h) else NOT_RUN
+            row[label] = interval_words(mean_interval(h["settled"], h["pretrain_seed"].tolist()), 2) if len(h) else NOT_RUN
         h = g[g["base_kind"] == "pretrained"]
         row["pre-trained base's own level"] = f"{h['base_model_level'].mean():.2f}" if len(h) else NOT_RUN
         row["stage 1 moved it to"] = f"{h['start'].mean():.2f}" if len(h) else NOT_RUN
@@ -366,6 +410,10 @@ def rebound_prose(result: ReboundResult, *, metric: str = "rule") -> str:
     out = []
     for r in _find(rows, "returns to the base"):
         task = r["finding"].split(":")[0]
+        if r["shows"] == NOT_RUN:
+            why = f": {r['estimate']}, so there is nothing to return from" if r["estimate"].startswith("stage 1 moved") else ""
+            out.append(f"**{task}, does the curve return to the base's own level?** not run{why}. In full: {r['evidence']}.")
+            continue
         out.append(f"**{task}, does the curve return to the base's own level?** {r['shows']} "
                    f"(plateau minus the base's level {r['estimate']}; survives its controls: {r['survives_controls']}). "
                    f"In full: {r['evidence']}.")
@@ -399,14 +447,39 @@ def check_prose(check: dict[str, Any], *, metric: str = "rule") -> str:
                             "\"does not survive\" or \"undecided\" in the study must be read with that in mind."))
 
 
+def lr_dependence(answers: dict[str, str]) -> str:
+    """Does a finding's answer depend on the learning rate? ``answers``: rate → verdict. ``yes`` where the answers differ
+    among the rates at which it could be asked, ``no`` where they agree at every rate, and ``not run at …`` where it was
+    not run at some rates (stage 1 did not move the model there): "not run" is no answer, so it is not a change."""
+    ran = {lr: a for lr, a in answers.items() if a != NOT_RUN}
+    if len(set(ran.values())) > 1:
+        return "yes"
+    if len(ran) == len(answers):
+        return "no"
+    return f"not run at {', '.join(lr for lr in answers if lr not in ran)}"
+
+
 def lr_prose(sweep: pd.DataFrame) -> str:
-    """Which verdicts change with the learning rate (Markdown), from :func:`checks.lr_sweep`'s table."""
+    """Which verdicts change with the learning rate (Markdown), from :func:`checks.lr_sweep`'s table. A finding that was
+    not run at some rates is said to be so, not to change (:func:`lr_dependence`)."""
     if not len(sweep):
         return "The learning-rate sweep was not run at this scale."
     shows = [c for c in sweep.columns if c.startswith("shows @")]
     rates = ", ".join(c.split("@ ")[1] for c in shows)
-    dep = sweep[sweep["depends on lr"] == "yes"]["finding"].tolist()
-    same = sweep[sweep["depends on lr"] == "no"]
-    same_text = "; ".join(f"*{f}* ({s})" for f, s in zip(same["finding"], same[shows[0]])) or "none"
-    return (f"Across the learning rates {rates}: the answer **changes** for {'; '.join(f'*{f}*' for f in dep) or 'no finding'}; "
-            f"it is the same at every rate for {same_text}.")
+    dep, same, partial = [], [], []
+    for _, r in sweep.iterrows():
+        answers = {c.split("@ ")[1]: r[c] for c in shows}
+        d = lr_dependence(answers)
+        if d == "yes":
+            dep.append(f"*{r['finding']}*")
+        elif d == "no":
+            same.append(f"*{r['finding']}* ({r[shows[0]]})")
+        else:
+            ran = "; ".join(f"{a} at {lr}" for lr, a in answers.items() if a != NOT_RUN)
+            partial.append(f"*{r['finding']}* ({ran or 'at no rate'}; {d})")
+    text = (f"Across the learning rates {rates}: the answer **changes** for {'; '.join(dep) or 'no finding'}; "
+            f"it is the same at every rate for {'; '.join(same) or 'none'}.")
+    if partial:
+        text += (f" Not run at some rates (there stage 1 did not move the model enough for the question to be asked): "
+                 f"{'; '.join(partial)}.")
+    return text
