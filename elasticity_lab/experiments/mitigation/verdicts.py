@@ -114,8 +114,9 @@ def steps_text(verdicts: pd.DataFrame) -> str:
             tail = (f"At fixed steps the data adds {c['protection']}, nothing that matters: the gain of {first} comes "
                     "from its extra alignment steps, not from the extra data.")
         elif c["verdict"] == UNDECIDED:
-            tail = (f"At fixed steps the data adds {c['protection']}, which includes no effect: no gain from the data "
-                    f"itself is shown, and the extra steps alone ({second}) account for the measured gain of {first}.")
+            tail = (f"At fixed steps the data adds {c['protection']}, which includes no effect and an effect that "
+                    f"matters: no gain from the data itself is shown, and none is ruled out, so how much of the gain of "
+                    f"{first} its extra steps explain is undecided at this scale.")
         else:
             tail = "The fixed-steps contrast was not run."
         lines.append(head + tail)
