@@ -57,7 +57,8 @@ def test_lift_sentence_says_only_what_the_control_measured() -> None:
     assert "area ÷ start does not move" in ch09.lift_sentence(0.044, -1e-17)
     moved = ch09.lift_sentence(0.044, 0.03)
     assert "does not move" not in moved and "+0.030" in moved
-    assert "does not move" not in ch09.lift_sentence(0.0, 0.0)
+    small = ch09.lift_sentence(0.004, 0.0)
+    assert "look like protection" not in small and "fools neither measure" in small
     assert "could not be measured" in ch09.lift_sentence(0.044, float("nan"))
 
 

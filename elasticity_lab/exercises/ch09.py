@@ -115,13 +115,20 @@ def check_area_over_start(fn: Callable[[Sequence[float], Sequence[float]], float
     return result
 
 
-def lift_sentence(d_area: float, d_kept: float, tolerance: float = 5e-4) -> str:
-    """What exercise 9.4's control shows, from its two numbers: Δ area of the lifted baseline and Δ (area ÷ start)."""
+def lift_sentence(d_area: float, d_kept: float, margin: float | None = None, tolerance: float = 5e-4) -> str:
+    """What exercise 9.4's control shows, from its two numbers: Δ area of the lifted baseline and Δ (area ÷ start);
+    ``margin``: the Δ area the chapter counts as mattering (the mitigation config's ``protection_margin``)."""
+    from elasticity_lab.experiments.mitigation.config import MitigationConfig
+
+    margin = MitigationConfig.protection_margin if margin is None else margin
     if not math.isfinite(d_kept):
         return ("Δ (area ÷ start) could not be measured here (the baseline starts too low), so this run cannot show which "
                 "measure a higher start fools.")
-    if d_area > tolerance and abs(d_kept) < tolerance:
+    if d_area > margin and abs(d_kept) < tolerance:
         return ("A higher start alone makes Δ area look like protection; area ÷ start does not move. That is why the "
                 "chapter judges a mitigation that changes the start a second time, relative to that start.")
+    if 0 <= d_area <= margin and abs(d_kept) < tolerance:
+        return (f"area ÷ start does not move, and Δ area moves by {d_area:+.3f}, less than the {margin:g} the chapter counts "
+                "as protection: at this scale the lift fools neither measure.")
     return (f"Here the lift moved Δ area by {d_area:+.3f} and area ÷ start by {d_kept:+.3f}: compare them with the "
             "mitigations' rows before reading either as protection.")
