@@ -48,6 +48,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
+def _slower_smaller(held: dict, scales: list[str]) -> list[str]:
+    """A note for each smaller scale that took longer than a larger one: a reader would otherwise trip on it."""
+    def load(r: dict) -> str:
+        x = r.get("load")
+        return f"load average {x:.1f}" if isinstance(x, (int, float)) and x == x else "an unrecorded load"
+
+    out = []
+    timed = [s for s in scales if held.get(s)]
+    for small, big in zip(timed, timed[1:]):
+        a, b = held[small], held[big]
+        if a["wall_s"] > b["wall_s"]:
+            out.append(f"`{small}` runs less than `{big}` but took longer here: the two were measured in different builds "
+                       f"(`{small}` under {load(a)}, `{big}` under {load(b)}), so these two times do not compare")
+    return out
+
+
 def runtime_markdown(chapter: str, what: dict[str, str], runtimes: dict | None = None) -> str:
     """A chapter's run-time table in Markdown: the measured time of each scale beside what runs there.
 
@@ -77,9 +93,10 @@ def runtime_markdown(chapter: str, what: dict[str, str], runtimes: dict | None =
         lines.append(f"| `{scale}` | {what[scale]} | {time_text} |")
     text = "**Run time** (wall-clock, the chapter executed with papermill from an empty results cache)\n\n" + "\n".join(lines)
     if notes:
-        text += ("\n\nMeasured " + "; ".join(notes) + ". On a machine busier than its cores (a load average above the core "
-                 "count) the CPU time is the steadier number. A second run reads its results from the cache in seconds. "
-                 "`scripts/record_runtimes.py` writes these numbers from the build; none is typed by hand.")
+        slower = "".join(f" {n[0].upper()}{n[1:]}." for n in _slower_smaller(held, [s for s in RUNTIME_SCALES if s in what]))
+        text += ("\n\nMeasured " + "; ".join(notes) + "." + slower + " On a machine busier than its cores (a load average "
+                 "above the core count) the CPU time is the steadier number. A second run reads its results from the cache in "
+                 "seconds. `scripts/record_runtimes.py` writes these numbers from the build; none is typed by hand.")
     return text
 
 

@@ -65,9 +65,62 @@ CELL_TIMEOUT = 120
 ATTEMPTS = 2
 
 
+# Chapters executed at once in the first pass (one per core, as `make book` does: the library trains on one thread, so
+# one chapter at a time leaves a core idle); ELASTICITY_TEST_JOBS=1 executes them one after another.
+JOBS = max(1, int(os.environ.get("ELASTICITY_TEST_JOBS", os.cpu_count() or 1)))
+# Rough smoke cost of each chapter, only to start the longest first (a chapter missing here counts as 1).
+_COST = {"07": 5, "10": 3, "06": 3, "09": 2.5, "05": 2.5, "08": 2}
+
+
+def _execute_in_worker(notebook: str, out: str) -> tuple[str, float, float, str | None]:
+    """One chapter at smoke in a worker process of the first pass; an error comes back as one line, and the chapter
+    is then executed again in the session's own process (with its retry and its traceback)."""
+    import papermill
+
+    headless.install()
+    with _runtimes.measure() as took:
+        try:
+            papermill.execute_notebook(notebook, out, parameters={"scale": "smoke"}, kernel_name="python3",
+                                       cwd=str(Path(notebook).parent), progress_bar=False, log_output=False,
+                                       execution_timeout=CELL_TIMEOUT)
+            error = None
+        except Exception as exc:  # noqa: BLE001 - reported by the serial pass
+            error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    return notebook, took["wall_s"], took["cpu_s"], error
+
+
+def _first_pass() -> None:
+    """Execute every chapter not executed yet, ``JOBS`` at once, longest first (worker processes forked from this one,
+    so they share its results cache and environment). Chapters that fail here are left to :func:`executed_notebook`."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    todo = sorted((nb for nb in NOTEBOOKS if nb.name not in _executed), key=lambda nb: -_COST.get(nb.name[:2], 1))
+    if JOBS < 2 or len(todo) < 2:
+        return
+    EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(max_workers=JOBS, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_execute_in_worker, str(nb), str(EXECUTED_DIR / nb.name)) for nb in todo]
+        for future in futures:
+            notebook, wall, cpu, error = future.result()
+            name = Path(notebook).name
+            if error is None:
+                _executed[name] = EXECUTED_DIR / name
+                _runtimes.append_record(_runtimes.make_record(name[:2], "smoke", wall, cpu, jobs=JOBS,
+                                                              empty_cache=_EMPTY_AT_START))
+            else:
+                print(f"\n[conftest] {name} failed in the parallel first pass ({error}); executing it again alone",
+                      file=sys.__stderr__, flush=True)
+
+
 def executed_notebook(notebook: Path) -> Path:
-    """Execute ``notebook`` with papermill at the smoke scale once per session; return the copy."""
+    """Execute ``notebook`` with papermill at the smoke scale once per session; return the copy.
+
+    The first call executes every chapter, ``JOBS`` at once (:func:`_first_pass`); a chapter that failed there, or
+    any chapter when ``JOBS`` is 1, is executed here, with one retry after a cell timeout."""
     key = notebook.name
+    if not _executed:
+        _first_pass()
     if key not in _executed:
         import warnings
 

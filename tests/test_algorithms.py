@@ -283,3 +283,73 @@ def test_chapter_8_section_runs_at_smoke() -> None:
                    if c["cell_type"] == "code" for o in c.get("outputs", []))
     assert not re.search(r"\bnan\b", text, re.I)
     assert "independent of the alignment algorithm" in text
+
+
+def test_against_controls_is_the_same_word_in_the_table_and_the_text() -> None:
+    """An unlifted set of controls reads "not measurable here" in the verdict table and the prose alike (the table once
+    said "undecided" beside prose saying "not measurable here"); a counted control keeps survives / does not survive."""
+    from elasticity_lab.plots.algorithms import verdict_table
+
+    t = al.verdicts(_summary(lost=1.3, control_lost=0.8, control_gain=0.02), _config())
+    row = _verdict(t, "rebounds", "sft")
+    assert row["survives_controls"] == UNDECIDED and al.against_controls(row) == al.NOT_MEASURABLE
+    shown = verdict_table(t).set_index(["finding", "algorithm", "base"]).loc[("rebounds", "sft", "pretrained"), "against its controls"]
+    assert shown == al.NOT_MEASURABLE and "sft rebounds** (more than 50% of the gain undone): shows" in al.verdict_text(t)
+    assert "against its controls: not measurable here" in al.verdict_text(t)
+    t = al.verdicts(_summary(lost=0.8, control_lost=0.8), _config())
+    row = _verdict(t, "rebounds", "sft")
+    assert al.against_controls(row) == "does not survive" and "lifted by +0.400 on average" in row["detail"]
+    text = al.verdict_text(t)
+    assert "**Does not survive its controls** (sft, dpo, kto, simpo, rloo)" in text and "not measurable" not in text
+    t = al.verdicts(_summary(lost=0.8, control_lost=0.1), _config())
+    assert al.against_controls(_verdict(t, "rebounds", "sft")) == "survives"
+    assert "**Survives its controls**" in al.verdict_text(t) and "Does not survive" not in al.verdict_text(t)
+    # a finding that does not show keeps its own word; a row without controls stays "undecided", not "not measurable"
+    t = al.verdicts(_summary(lost=0.2), _config())
+    assert al.against_controls(_verdict(t, "rebounds", "sft")) == ABSENT
+    t = al.verdicts(_summary(lost=0.8), _config(bases=("pretrained",)))
+    assert al.against_controls(_verdict(t, "rebounds", "sft")) == UNDECIDED
+
+
+def _control_calibration(light_rules, random_rules, *, kl=0.5, base_rule=0.02) -> pd.DataFrame:
+    rows = []
+    for kind, rules in (("light", light_rules), ("random", random_rules)):
+        for a in ALGS:
+            for lr, rule in zip((1e-3, 3e-3, 1e-2), rules):
+                rows.append({"base_kind": kind, "algorithm": a, "lr": lr, "seed": 100, "rule": rule,
+                             "kl": 0.0 if kind == "random" and a == "rloo" else kl, "base_rule": base_rule})
+    return pd.DataFrame(rows)
+
+
+def test_control_calibration_text_says_which_controls_no_rate_lifts() -> None:
+    config = _config(control_lr_grid={a: (1e-3, 3e-3, 1e-2) for a in ALGS})
+    lrs = {k: {a: 3e-3 for a in ALGS} for k in ("light", "random")}
+    lifted = al.control_calibration_text(_control_calibration((0.2, 0.5, 0.9), (0.1, 0.3, 0.7)), lrs, config)
+    assert "sft up to 0.90 at 0.01 (reached the target), rate used 0.003" in lifted and "No rate of the grid" not in lifted
+    flat = al.control_calibration_text(_control_calibration((0.03, 0.05, 0.04), (0.02, 0.03, 0.04)), lrs, config)
+    assert "- **light** (its own score 0.02; rates 0.001, 0.003, 0.01): sft at most 0.05 (KL to the base up to 0.5" in flat
+    assert flat.count("No rate of the grid lifted it by 0.1 for sft, dpo, kto, simpo, rloo.") == 2
+    assert "rloo at most 0.04 (KL to the base 0: it did not change the model)" in flat and "reached the target" not in flat
+    short = al.control_calibration_text(_control_calibration((0.03, 0.05, 0.04), (0.02, 0.03, 0.2)), lrs, config)
+    assert "kto up to 0.20 at 0.01 (short of the target)" in short and short.count("No rate of the grid") == 1
+    assert al.control_calibration_text(pd.DataFrame(), lrs, config) == ""
+    # in the verdicts' prose: the controls' own calibration replaces "a rate of their own" as the thing to try
+    t = al.verdicts(_summary(lost=1.3, control_lost=0.8, control_gain=0.02), _config())
+    with_cal = al.verdict_text(t, _control_calibration((0.03, 0.05, 0.04), (0.02, 0.03, 0.04)))
+    assert "Nor did any rate of the controls' own grid" in with_cal and "rates beyond the controls' grid" in with_cal
+    without = al.verdict_text(t)
+    assert "Nor did any rate" not in without and "control_lr_grid" in without and "nan" not in with_cal.lower()
+
+
+def test_calibration_figure_circles_an_interpolated_rate() -> None:
+    """The chosen rate lies between two rates of the grid (interpolated in log rate): the circle the title promises is
+    drawn on the line there (it was an empty trace when only rates of the grid could be circled)."""
+    from elasticity_lab.plots.algorithms import calibration_figure
+
+    cal = pd.DataFrame({"algorithm": "sft", "lr": [3e-4, 4e-4, 5e-4], "seed": 100, "rule": [0.5, 0.7, 0.75], "kl": [0.02, 0.04, 0.07]})
+    fig = calibration_figure(cal, {"sft": 3.46e-4}, 0.6)
+    circles = [t for t in fig.data if t.mode == "markers"]
+    assert len(circles) == 2 and all(len(t.x) == 1 for t in circles)
+    assert 0.5 < circles[0].y[0] < 0.7 and circles[0].x[0] == pytest.approx(3.46e-4)
+    assert calibration_figure(cal, {"sft": 4e-4}, 0.6).data[1].y[0] == pytest.approx(0.7)
+    assert all(len(t.x) == 0 for t in calibration_figure(cal, {"sft": 1e-2}, 0.6).data if t.mode == "markers")

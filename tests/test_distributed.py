@@ -277,9 +277,13 @@ def test_two_fsdp_processes_run_the_standins_like_one(tmp_path) -> None:
     run = subprocess.run(launched, cwd=ROOT, env=env, capture_output=True, text=True, timeout=420)
     assert run.returncode == 0, run.stderr[-3000:]
     t1 = time.perf_counter()
-    # the same study in one plain process, on the stand-ins the launched run built (same cache folder)
-    run = subprocess.run([sys.executable, str(script), str(tmp_path / "one.json")], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=420)
+    # the same study in one plain process, on the stand-ins the launched run built, in a results cache of its own:
+    # the cache's keys do not name the process count, so a shared cache would hand it the launched run's results
+    one_cache = tmp_path / "one"
+    one_cache.mkdir()
+    (one_cache / "standins").symlink_to(tmp_path / "cache" / "standins", target_is_directory=True)
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "one.json")], cwd=ROOT,
+                         env={**env, "ELASTICITY_CACHE": str(one_cache)}, capture_output=True, text=True, timeout=420)
     assert run.returncode == 0, run.stderr[-3000:]
     print(f"FSDP, 2 processes: {t1 - t0:.0f} s; 1 process: {time.perf_counter() - t1:.0f} s")
     two, one = (json.loads((tmp_path / f"{k}.json").read_text()) for k in ("two", "one"))

@@ -27,6 +27,8 @@ def test_wrong_answers_fail_with_a_reason() -> None:
     natural = ch01.check_code_lengths(lambda p: -np.log(p))
     assert not natural.passed and "natural log" in natural
     no_inf = ch01.check_cross_entropy(lambda p, q: float(-(p * np.log2(q + 1e-300)).sum()))
-    assert not no_inf.passed and "infinite" in no_inf
+    assert not no_inf.passed and "infinite" in no_inf and "natural log" not in no_inf
+    nats = ch01.check_cross_entropy(lambda p, q: float(-(p[p > 0] * np.log(q[p > 0])).sum()))
+    assert not nats.passed and "natural log" in nats
     crash = ch01.check_bits_per_token(lambda toks, model: 1 / 0)
     assert not crash.passed and "ZeroDivisionError" in crash

@@ -82,3 +82,23 @@ def test_fraction_floor_lower_applied_to_tables(capsys) -> None:
     tables["random init"] = _resistance_table("sampled", (0.5, 0.5), (1.0, 0.9))
     assert ch06.check_fraction_floor_lower(solutions.fraction_floor_lower, tables=tables).passed
     assert "In random init (sampled answers) the paper's count is 100%, at least the 100% of pre-trained" in capsys.readouterr().out
+
+
+def test_fraction_floor_lower_says_where_stage_1_moved_a_control(capsys) -> None:
+    def with_lift(mode: str, entropies: tuple, losses: tuple, lifts: dict[str, float]) -> pd.DataFrame:
+        t = _resistance_table(mode, entropies, losses)
+        return t.assign(agreement=0.5, base_share=0.1, final_share=t["task"].map(lambda k: 0.1 + lifts[k]))
+    pre = with_lift("sampled", (0.5, 0.3), (1.0, 0.8), {"safety": 0.6, "truth": 0.6})
+    for lifts, words in (({"safety": 0.5, "truth": 0.0}, "stage 1 moved its behaviour only on safety"),
+                         ({"safety": 0.0, "truth": 0.1}, "stage 1 moved its behaviour on no task"),
+                         ({"safety": 0.5, "truth": 0.5}, None)):
+        tables = {"pre-trained": pre, "control": with_lift("sampled", (0.5, 0.5), (1.0, 0.9), lifts)}
+        assert ch06.check_fraction_floor_lower(solutions.fraction_floor_lower, tables=tables).passed
+        out = capsys.readouterr().out
+        assert "In control (sampled answers) the paper's count is 100%" in out and "not evidence about pre-training" in out
+        assert (words in out) if words else ("stage 1 moved" not in out)
+    # a loss just under the answers' entropy (sampling noise) is said to be so, not printed as a bare 101 %
+    tables = {"pre-trained": pre, "control": with_lift("sampled", (0.5, 0.5), (0.49, 0.48), {"safety": 0.5, "truth": 0.5})}
+    assert ch06.check_fraction_floor_lower(solutions.fraction_floor_lower, tables=tables).passed
+    out = capsys.readouterr().out
+    assert "over 100 %" in out and out.count("over 100 %") == 1  # only the control's loss dips under the entropy

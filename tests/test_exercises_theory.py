@@ -29,3 +29,22 @@ def test_check_accepts_solution_and_rejects_wrong(check, solution, wrong) -> Non
     bad = check(wrong)
     assert bad.attempted and not bad.passed
     assert not check(_stub).attempted
+
+
+@pytest.mark.parametrize(
+    ("check", "wrong", "hint", "other_wrong"),
+    [
+        (ch02.check_huffman_lengths, lambda p: np.ceil(-np.log2(p)), "Shannon lengths",
+         lambda p: np.full(len(p), int(np.ceil(np.log2(len(p)))) + 1)),
+        (ch03.check_ratio_from_balance, lambda k, l, gp, gt: k, "ratio at l = 0 only", lambda k, l, gp, gt: k - l * gt / gp),
+        (ch04.check_softest_spring, lambda sizes: max(sizes, key=sizes.get), "stiffest spring",
+         lambda sizes: sorted(sizes, key=sizes.get)[len(sizes) // 2] if len(sizes) > 2 else "neither"),
+        (ch04.check_stretches, lambda f, sizes: {n: f * s for n, s in sizes.items()}, "divided by the stiffness",
+         lambda f, sizes: {n: f / s ** 2 for n, s in sizes.items()}),
+    ],
+)
+def test_check_hints_at_the_likely_mistake_only(check, wrong, hint, other_wrong) -> None:
+    bad = check(wrong)
+    assert not bad.passed and hint in str(bad)
+    other = check(other_wrong)
+    assert not other.passed and hint not in str(other)

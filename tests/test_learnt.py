@@ -135,3 +135,18 @@ def test_measure_rates_reads_a_shipped_base_and_caches_it() -> None:
     assert again["model_rate"].iloc[0] == r["model_rate"].iloc[0]
     table = ln.learnt_table(r)
     assert set(table["decision"]) <= {ln.LEARNT, ln.NOT_LEARNT, UNDECIDED} and "one pre-training seed" in ln.learnt_prose(table)
+
+
+def test_exclusion_prose_names_a_behaviour_only_where_it_is_not_the_task() -> None:
+    table = ln.learnt_table(pd.concat([
+        rates("micro", "instruction", [0.04, 0.21, 0.38], 0.30),          # undecided, one behaviour: the task's own name
+        rates("micro", "safety (harmful)", [0.10, 0.20, 0.30], 0.20),     # undecided: the behaviour is not the task's name
+        rates("micro", "safety (benign)", [0.03, 0.03, 0.03], 0.03),
+        rates("micro", "truthfulness", [0.10, 0.11, 0.12], 0.30),         # not learnt
+    ], ignore_index=True))
+    words = ln.exclusion_prose(ln.task_status(table, ["instruction", "safety", "truthfulness"]), what="the verdict")
+    assert "*instruction* (rate 0.21" in words and "undecided: instruction:" not in words and "instruction: rate" not in words
+    assert "*safety* (safety (harmful): rate 0.20" in words  # the behaviour behind a two-behaviour task stays named
+    assert "this task (rate 0.11" in words and "truthfulness: rate" not in words
+    not_run = ln.exclusion_prose(ln.task_status(table, ["sentiment", "truthfulness"]))
+    assert "*sentiment* (not measured; not run)" in not_run

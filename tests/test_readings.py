@@ -91,6 +91,25 @@ def test_bend_findings_where_each_curve_falls() -> None:
     assert lines[2] == "never below 0.9 up to l = 1: 'c'"
 
 
+def test_bend_findings_names_curves_that_fall_together() -> None:
+    ls = [1e-5, 1e-2, 1.0]
+    tied_last = rd.bend_findings(ls, {"a": [1.0, 0.95, 0.5], "b": [1.0, 0.8, 0.2], "c": [1.0, 0.95, 0.3]})
+    assert tied_last[1] == "the first to fall below 0.9 is 'b' at l = 0.01; the last, 'a' and 'c', at l = 1"
+    tied_first = rd.bend_findings(ls, {"a": [1.0, 0.8, 0.5], "b": [1.0, 0.8, 0.2], "c": [1.0, 0.95, 0.3]})
+    assert tied_first[1] == "the first to fall below 0.9 are 'a' and 'b' at l = 0.01; the last, 'c', at l = 1"
+    all_tied = rd.bend_findings(ls, {"a": [1.0, 0.8, 0.5], "b": [1.0, 0.8, 0.2]})
+    assert all_tied[1] == "'a' and 'b' fall below 0.9 at the same l = 0.01"
+
+
+def test_bend_findings_says_where_a_ratio_changes_sign() -> None:
+    ls = [1e-5, 1e-3, 1e-2, 1e-1]
+    lines = rd.bend_findings(ls, {"smooth": [1.0, 0.99, 0.8, 0.3], "pole": [1.0, 2.2, -30.0, -0.5]})
+    assert not any("'smooth' changes sign" in line for line in lines)
+    assert lines[-1].startswith("'pole' changes sign between l = 0.001 and l = 0.01, after rising to 2.2: ")
+    low = rd.bend_findings(ls, {"through zero": [1.0, 0.5, -0.1, -0.2]})
+    assert low[-1].startswith("'through zero' changes sign between l = 0.001 and l = 0.01: one of the two slopes")
+
+
 def test_force_balance_findings_yes_and_no() -> None:
     balanced = [{"n_p": 1e4, "n_a": 100, "dkl_p": 1e-8, "dkl_a": -1e-6}]
     lines = rd.force_balance_findings(balanced)
@@ -106,6 +125,9 @@ def test_invariant_findings_three_cases() -> None:
     assert lines[0] == "A: the forces agree within 5% at every pull up to 1e+03"
     assert "part from |D_t| = 1 on" in lines[1]
     assert "already at the smallest pull" in lines[2]
+    assert "(l = |D_t|/|D_a|" not in lines[1]
+    with_share = rd.invariant_findings(pulls, {"B": [1.0, 1.2, 20.0]}, n_a=100.0)
+    assert with_share[0].endswith("part from |D_t| = 1 (l = |D_t|/|D_a| = 0.01) on")
 
 
 def test_change_word() -> None:

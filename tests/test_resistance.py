@@ -425,9 +425,29 @@ def test_the_base_rate_prediction_shows_only_where_the_low_world_gap_is_lower() 
     assert (yes["prediction"] == "shows").all() and "shows in 3 of 3" in rs.world_prose(yes)
     no = rs.world_order(_verdict_table({"pre": (0.0, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}), rate, answer_modes=("low_temp",))
     assert not (no["prediction"] == "shows").any() and "shows in 0 of 3" in rs.world_prose(no)
+    # each count is followed by the versions it counts, not by the rest's "undecided"
+    other = rs.world_order(_verdict_table({"pre": (0.3, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}), rate, answer_modes=("low_temp",))
+    words = rs.world_prose(other)
+    assert (other["prediction"] == "does not show").all() and "goes the other way in 3 (" in words
+    assert "and is undecided or not run in the rest." in words and "shows in 0 of 3 versions (metric × answer mode), goes" in words
+    assert "versions (metric × answer mode) (" in rs.world_prose(yes) and "goes the other way in 0, and" in rs.world_prose(yes)
     gaps = rs.world_gaps(_verdict_table({"pre": (-0.3, 0.6, 0.02), "ctl": (0.0, 0.6, 0.02)}, agreement={p: 0.95 for p in ("1-2", "2-3", "1-3")}),
                          rate, answer_modes=("low_temp",))
     assert (gaps["decision"] == "undecided").all() and "nan" not in gaps.to_string().lower()
+
+
+def test_the_base_rate_prose_says_whether_its_premise_holds() -> None:
+    """The prediction assumes stage 1 moved the lowest-rate world furthest; the sentence checks it on the measured lifts."""
+    rate = {"pre": 0.2, "ctl": 0.8}
+    holds = rs.world_prose(rs.world_order(_verdict_table({"pre": (-0.3, 0.6, 0.02), "ctl": (0.0, 0.1, 0.02)}), rate,
+                                          answer_modes=("low_temp",)))
+    assert "Its premise holds: stage 1 lifted the aligned share by +0.60 in the refusal 20% world and by +0.10" in holds
+    fails = rs.world_prose(rs.world_order(_verdict_table({"pre": (-0.3, 0.1, 0.02), "ctl": (0.0, 0.6, 0.02)}), rate,
+                                          answer_modes=("low_temp",)))
+    assert "**Its premise fails here**" in fails and "tests nothing" in fails and "premise holds" not in fails
+    no_judge = rs.world_order(_verdict_table({"pre": (-0.3, 0.6, 0.02), "ctl": (0.0, 0.1, 0.02)}).drop(columns=["base_share", "final_share"]),
+                              rate, answer_modes=("low_temp",))
+    assert "premise" not in rs.world_prose(no_judge) and "nan" not in rs.world_prose(no_judge)
 
 
 def test_milestone_prose_names_checkpoints_that_landed_together() -> None:

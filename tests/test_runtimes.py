@@ -102,3 +102,17 @@ def test_record_runtimes_reads_a_warm_cache_log(tmp_path: Path) -> None:
 def test_warm_cache_loads_with_its_recorder() -> None:
     warm = _script("warm_cache")
     assert warm.record_runtimes.records_path("reader").name == "runtimes-reader.json"
+
+
+def test_runtime_markdown_notes_a_smaller_scale_that_took_longer() -> None:
+    def record(wall: float, runner: str, load: float | None) -> dict:
+        return {"wall_s": wall, "cpu_s": None, "cpus": 2, "jobs": 1, "date": "2026-12-01", "commit": "abc1234",
+                "empty_cache": True, "runner": runner, "load": load}
+
+    what = {"smoke": "tiny", "reader": "the book"}
+    slower = {"chapters": {"01": {"smoke": record(38.8, "make test", 8.5), "reader": record(15.0, "make book", None)}}}
+    text = runtime_markdown("01", what, slower)
+    assert ("`smoke` runs less than `reader` but took longer here: the two were measured in different builds "
+            "(`smoke` under load average 8.5, `reader` under an unrecorded load), so these two times do not compare.") in text
+    faster = {"chapters": {"01": {"smoke": record(10.0, "make test", 8.5), "reader": record(15.0, "make book", None)}}}
+    assert "took longer here" not in runtime_markdown("01", what, faster)

@@ -175,3 +175,25 @@ def test_learnt_table_reads_the_checkpoints_the_axes_use() -> None:
     assert list(learnt["above_floor"]) == [5.0, 4.0, 3.0, 1.0]
     text = sc.learnt_text(learnt, 1.0)
     assert "nano +5.00" in text and "8,192 tokens +1.00" in text and "65,536" not in text
+
+
+def test_lifts_in_the_text_keep_two_significant_figures() -> None:
+    """The lifts printed beside each other keep the same precision (the reader text once said 0.0036 beside 0.04 for 0.035)."""
+    from elasticity_lab.experiments.scale.verdicts import _num
+
+    assert [_num(v) for v in (1.76e-6, 0.00362, 0.0353, 0.242, 0.954, 1.339)] == ["1.8e-06", "0.0036", "0.035", "0.24", "0.95", "1.34"]
+
+
+def test_the_verdict_table_uses_the_prose_words() -> None:
+    """An unmeasurable claim reads "not measurable here" in the table as in the prose (the table said "not run"), the
+    controls' empty trends once rather than once per control; a measured one keeps its intervals and verdicts."""
+    m = sc.synthetic_measures(-1.0, -1.0, seeds=(0, 1, 2, 3))
+    still = _with_lift(m, {"pretrained": 1e-6, "random": 1e-6, "light": 1e-6, "finetuned": 1e-6})
+    t = sc.verdict_table(sc.verdicts(still))
+    assert set(t["verdict"]) == {"not measurable here"} and set(t["finding"]) == {"not measurable here"}
+    assert set(t["on the controls"]) == {"no trend on any control (no seed has three curves that stage 1 moved)"}
+    moved = _with_lift(m, {"pretrained": 0.3, "random": 0.3, "light": 0.3, "finetuned": 0.3})
+    t = sc.verdict_table(sc.verdicts(moved))
+    size = t[(t["axis"] == "size") & (t["measure"] == "n_half")].iloc[0]
+    assert size["verdict"] == "does not survive" and size["finding"] == SHOWS and "(shows)" in size["on the controls"]
+    assert "not measurable" not in " ".join(t["verdict"])

@@ -230,3 +230,14 @@ def test_absolute_slopes_figure_has_a_line_per_case_and_slope() -> None:
     assert len(fig.data) == 4
     assert "fitted log-log slope -1.000" in fig.data[0].name
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+
+
+def test_ratio_bends_cuts_its_axis_only_where_a_curve_runs_off() -> None:
+    from elasticity_lab.plots import theory as figs
+
+    ls = np.logspace(-5, 1, 4)
+    calm = figs.ratio_bends(ls, {"a": np.array([1.0, 0.9, 0.5, 0.2])})
+    assert calm.layout.yaxis.range is None and "cut" not in calm.layout.yaxis.title.text
+    pole = figs.ratio_bends(ls, {"a": np.array([1.0, 0.9, 0.5, 0.2]), "b": np.array([1.0, 2.2, -37.8, -1.1])})
+    assert list(pole.layout.yaxis.range) == [-2.1, 2.3000000000000003] and "axis cut at -2 and 3" in pole.layout.yaxis.title.text
+    assert len(pole.data) == 2 and all(len(t.y) == 4 for t in pole.data)

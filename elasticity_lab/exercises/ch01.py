@@ -41,7 +41,10 @@ def check_cross_entropy(fn: Callable[[np.ndarray, np.ndarray], float]) -> Exerci
         rng = np.random.default_rng(1)
         for _ in range(3):
             p, q = rng.dirichlet(np.ones(5)), rng.dirichlet(np.ones(5))
-            _close(f(p, q), cross_entropy_bits(p, q), f"H(p, q) for p={np.round(p, 3).tolist()}, q={np.round(q, 3).tolist()}")
+            got, want = f(p, q), cross_entropy_bits(p, q)
+            nats = isinstance(got, (int, float, np.floating)) and math.isclose(float(got), want * math.log(2), rel_tol=1e-6)
+            _close(got, want, f"H(p, q) for p={np.round(p, 3).tolist()}, q={np.round(q, 3).tolist()}"
+                   + (" (natural log? use log base 2 for bits)" if nats else ""))
         p = np.array([0.5, 0.5, 0.0])
         _close(f(p, np.array([0.5, 0.0, 0.5]) + 0), math.inf, "q gives 0 to a symbol that p emits: the cost must be infinite")
         _close(f(p, np.array([0.5, 0.5, 0.0])), 1.0, "p=q=[0.5, 0.5, 0] (terms with p=0 contribute nothing)")

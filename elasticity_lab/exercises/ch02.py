@@ -48,6 +48,8 @@ def check_huffman_lengths(fn: Callable[[np.ndarray], np.ndarray]) -> ExerciseRes
             have = float(np.dot(p, got))
             assert abs(have - want) < 1e-9, (
                 f"for p={np.round(p, 3).tolist()} your expected length is {have:.4f} bits, the optimum is {want:.4f}"
+                + (" (these are Shannon lengths ⌈−log2 p⌉: a valid code, but not the shortest; merge the two lightest "
+                   "subtrees instead)" if np.array_equal(got, np.ceil(-np.log2(p) - 1e-12)) else "")
             )
 
     return run_check("Exercise 2.2 (Huffman code lengths)", fn, cases)

@@ -15,7 +15,9 @@ def check_softest_spring(fn: Callable[[dict[str, float]], str]) -> ExerciseResul
         for sizes, want in (({"p": 1e6, "a": 1e3}, "a"), ({"p": 50.0, "a": 2000.0}, "p"),
                             ({"web": 1e9, "safety": 1e4, "style": 300.0}, "style")):
             got = f(dict(sizes))
-            assert got == want, f"sizes {sizes}: the spring that stretches most is {want!r}, you said {got!r}"
+            assert got == want, (f"sizes {sizes}: the spring that stretches most is {want!r}, you said {got!r}"
+                                 + (" (the stiffest spring is the largest data set: a stiff spring stretches least)"
+                                    if got == max(sizes, key=sizes.get) else ""))
 
     return run_check("Exercise 4.1 (which spring stretches most)", fn, cases)
 
@@ -30,6 +32,8 @@ def check_stretches(fn: Callable[[float, dict[str, float]], dict[str, float]]) -
             for name, n in sizes.items():
                 assert math.isclose(got[name], force / n, rel_tol=1e-9), (
                     f"force {force}, |D_{name}| = {n}: expected ΔKL = {force / n:.4g}, got {got[name]:.4g}"
+                    + (" (Hooke's law F = κ·Δx: the stretch is the force divided by the stiffness, not multiplied)"
+                       if math.isclose(got[name], force * n, rel_tol=1e-9) else "")
                 )
 
     return run_check("Exercise 4.2 (stretch of each spring)", fn, cases)

@@ -136,5 +136,5 @@ def check_beats_control(fn: Callable[[float, float, float, int], bool], *,
                   f"(noise ±{noise(pre, n_prompts):.3f}): "
                   + ("the base is closer to the pre-training rate than the control, beyond the noise" if ok
                      else "the control does as well, within the noise: no evidence here that pre-training set this rate"))
-        print(f"{survive} of {len(rates)} behaviours show what pre-training taught beyond the control")
+        print(f"{survive} of {len(rates)} behaviours {'shows' if survive == 1 else 'show'} what pre-training taught beyond the control")
     return result

@@ -147,7 +147,9 @@ def check_fraction_floor_lower(fn: Callable[[pd.DataFrame], float], *,
                 loss_lower = counts[label, mode] = fraction_of_cells(g, "mean_loss")
                 floor_lower = float(fn(g))
                 share = float(g["answer_entropy"].mean() / g["mean_loss"].mean()) if g["mean_loss"].mean() > 0 else math.nan
-                share_text = f"{share:.0%}" if math.isfinite(share) else "not measurable"
+                share_text = (f"{share:.0%}" if math.isfinite(share) else "not measurable") + (
+                    " (over 100 %: the loss is measured on these same answers, a noisy estimate that can fall just under their "
+                    "entropy)" if math.isfinite(share) and share > 1 else "")
                 print(f"{label:>28}, {mode:>8} answers: inverse lower on the loss in {loss_lower:.0%} of cells, on the "
                       f"answers' entropy alone in {floor_lower:.0%}; the entropy is {share_text} of the mean loss")
         first = next(iter(tables))
@@ -155,10 +157,30 @@ def check_fraction_floor_lower(fn: Callable[[pd.DataFrame], float], *,
             ref = counts.get((first, mode))
             if label != first and ref is not None and count >= ref:
                 print(f"In {label} ({mode} answers) the paper's count is {count:.0%}, at least the {ref:.0%} of {first}: "
-                      "the 'finding' appears in a control whose pre-training it cannot be about.")
-        print("Where the answers' own entropy already favours inverse, the loss favours it before any student resists; where a "
-              "control shows the count as well, the count is about fine-tuning on such answers, not about pre-training.")
+                      f"the 'finding' appears in a control, where it is not evidence about pre-training"
+                      f"{_moved_words(tables[label])}.")
+        print("Where the answers' own entropy already favours inverse, part of the loss favours it before any student is "
+              "trained (how large a part: the entropy's share of the loss above); where a control shows the count as well, "
+              "the count can come from fine-tuning on such answers rather than from pre-training.")
     return result
+
+
+def _moved_words(table: pd.DataFrame) -> str:
+    """Where stage 1 moved a control's behaviour (the chapter's verdict counts a control only there), as a clause."""
+    from elasticity_lab.experiments.resistance import stage1_lift
+
+    try:
+        lift = stage1_lift(table)
+    except (KeyError, ValueError):  # a table without stage 1's shares: say nothing
+        return ""
+    moved = lift.loc[lift["moved"], "task"].tolist()
+    if len(moved) == len(lift) or lift["lift"].isna().all():  # moved everywhere, or not measured (no judge)
+        return ""
+    if not moved:
+        return ("; but stage 1 moved its behaviour on no task, so its checkpoints differ in training time rather than in "
+                "behaviour, and the chapter's verdict does not count it")
+    return (f"; stage 1 moved its behaviour only on {', '.join(moved)} (where the chapter's verdict counts it; elsewhere its "
+            "checkpoints differ in training time rather than in behaviour)")
 
 
 def fraction_of_cells(table: pd.DataFrame, column: str) -> float:

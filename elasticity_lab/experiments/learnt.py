@@ -286,6 +286,12 @@ def learnt_prose(table: pd.DataFrame, *, tolerance: float = TOLERANCE) -> str:
             f"± {tolerance:.2f}, **not learnt** where it lies wholly beyond, and undecided otherwise.\n\n" + "\n".join(parts))
 
 
+def _why_words(task: str, why: str) -> str:
+    """``why`` of :func:`task_status` without a leading behaviour name that only repeats ``task``
+    (``instruction: rate 0.21 vs 0.30`` for the task *instruction* reads ``rate 0.21 vs 0.30``)."""
+    return why[len(task) + 2:] if why.startswith(f"{task}: ") and ";" not in why else why
+
+
 def exclusion_prose(status: pd.DataFrame, *, what: str = "the verdicts", item: str = "task") -> str:
     """What a chapter's verdicts count and why, from :func:`task_status` (Markdown); ``item``: what its rows are
     (``task``, or ``world`` where a verdict compares worlds on one task)."""
@@ -297,10 +303,10 @@ def exclusion_prose(status: pd.DataFrame, *, what: str = "the verdicts", item: s
     lines = []
     if len(out) and len(out) == len(status):
         lines.append(f"**No {item} is left to count, so there is no verdict** at this scale: the base has learnt none of the "
-                     f"{item}s of {what} (" + "; ".join(f"*{t}*: {w}" for t, w in zip(out["task"], out["why"])) + f"), and {WHY}.")
+                     f"{item}s of {what} (" + "; ".join(f"*{t}*: {_why_words(t, w)}" for t, w in zip(out["task"], out["why"])) + f"), and {WHY}.")
         return " ".join(lines)
     if len(out):
-        lines.append(f"**Not counted in {what}**: " + "; ".join(f"*{t}*, the base has not learnt this task ({w})"
+        lines.append(f"**Not counted in {what}**: " + "; ".join(f"*{t}*, the base has not learnt this task ({_why_words(t, w)})"
                                                                   for t, w in zip(out["task"], out["why"]))
                      + f". Its rows stay in the tables above, but {WHY}.")
     else:
@@ -309,7 +315,8 @@ def exclusion_prose(status: pd.DataFrame, *, what: str = "the verdicts", item: s
         lines.append("Learnt, within the tolerance: " + ", ".join(f"*{t}*" for t in learnt["task"]) + ".")
     if len(unsure):
         lines.append("Counted, though the data cannot tell whether the base learnt it: "
-                     + "; ".join(f"*{t}* ({d}: {w})" for t, d, w in zip(unsure["task"], unsure["decision"], unsure["why"])) + ".")
+                     + "; ".join(f"*{t}* ({_why_words(t, w)}" + ("" if d == UNDECIDED else f"; {d}") + ")"
+                               for t, d, w in zip(unsure["task"], unsure["decision"], unsure["why"])) + ".")
     return " ".join(lines)
 
 

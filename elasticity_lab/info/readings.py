@@ -26,6 +26,10 @@ def _count(n: int, of: int) -> str:
     return f"all {of}" if n == of and of > 1 else f"{n} of {of}"
 
 
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def change_word(before: float, after: float) -> str:
     """'N times smaller' / 'N times larger' / 'unchanged' for |after| against |before|."""
     b, a = abs(before), abs(after)
@@ -147,7 +151,8 @@ def fitted_ratio_text(name: str, slope: float, level: float, k: float, *, tol: f
 
 
 def bend_findings(ls: Sequence[float], curves: Mapping[str, Sequence[float]], threshold: float = 0.9) -> list[str]:
-    """Chapter 3's bends: how close each curve of ratio ÷ k starts to 1, and where it first falls below ``threshold``."""
+    """Chapter 3's bends: how close each curve of ratio ÷ k starts to 1, where it first falls below ``threshold``,
+    and where a curve changes sign (and how high it rose before, where it rose above ``2 - threshold``)."""
     ls = np.asarray(ls, dtype=float)
     out, where = [], {}
     for name, r in curves.items():
@@ -157,13 +162,29 @@ def bend_findings(ls: Sequence[float], curves: Mapping[str, Sequence[float]], th
     start = max(abs(float(np.asarray(r)[0]) - 1) for r in curves.values())
     out.append(f"at l = {ls[0]:.3g} every curve is within {start:.2g} of 1")
     fell = {n: w for n, w in where.items() if w is not None}
-    if fell:
-        first = min(fell, key=fell.get)
-        out.append(f"the first to fall below {threshold:g} is '{first}' at l = {fell[first]:.3g}"
-                   + (f"; the last, '{max(fell, key=fell.get)}', at l = {max(fell.values()):.3g}" if len(fell) > 1 else ""))
+    if fell:  # curves that first fall at the same grid point are named together
+        lo, hi = min(fell.values()), max(fell.values())
+        first, last = ([f"'{n}'" for n, w in fell.items() if w == at] for at in (lo, hi))
+        if len(fell) > 1 and lo == hi:
+            out.append(f"{_and(first)} fall below {threshold:g} at the same l = {lo:.3g}")
+        else:
+            out.append(f"the first to fall below {threshold:g} {'is' if len(first) == 1 else 'are'} {_and(first)} at l = {lo:.3g}"
+                       + (f"; the last, {_and(last)}, at l = {hi:.3g}" if len(fell) > 1 else ""))
     never = [n for n, w in where.items() if w is None]
     if never:
         out.append(f"never below {threshold:g} up to l = {ls[-1]:.3g}: " + ", ".join(f"'{n}'" for n in never))
+    for name, r in curves.items():  # a ratio that changes sign: one slope passed through 0 (a pole where it is dγ_p/dl)
+        r = np.asarray(r, dtype=float)
+        flips = np.flatnonzero(np.sign(r[1:]) * np.sign(r[:-1]) < 0)
+        if flips.size == 0:
+            continue
+        i = int(flips[0])
+        peak = float(r[: i + 1].max())
+        out.append(f"'{name}' changes sign between l = {ls[i]:.3g} and l = {ls[i + 1]:.3g}"
+                   + (f", after rising to {peak:.3g}" if peak > 2 - threshold else "")
+                   + ": one of the two slopes passes through 0 there, and past it the alignment and pre-training "
+                   "rates move the same way" + (f" (it changes sign {flips.size - 1} more times up to l = {ls[-1]:.3g})"
+                                                  if flips.size > 1 else ""))
     return out
 
 
@@ -183,11 +204,17 @@ def force_balance_findings(rows: Sequence[Mapping[str, float]], *, tol: float = 
             f"within {tol:.0%}, for {_count(stiff, n)} size pairs"]
 
 
-def invariant_findings(pulls: Sequence[float], ratios: Mapping[str, Sequence[float]], *, tol: float = 0.05) -> list[str]:
+def invariant_findings(pulls: Sequence[float], ratios: Mapping[str, Sequence[float]], *, tol: float = 0.05,
+                       n_a: float | None = None) -> list[str]:
     """Chapter 4's invariant against the pull: for each KL order, |F_p|/|F_a| at the smallest pull and the
-    first pull at which it is more than ``tol`` from 1."""
+    first pull at which it is more than ``tol`` from 1 (with ``n_a``, also as a share l = |D_t|/|D_a| of the
+    alignment set)."""
     pulls = np.asarray(pulls, dtype=float)
     out = []
+
+    def share(x: float) -> str:
+        return "" if n_a is None else f" (l = |D_t|/|D_a| = {x / n_a:.3g})"
+
     for name, r in ratios.items():
         r = np.asarray(r, dtype=float)
         off = np.flatnonzero(np.abs(r - 1) > tol)
@@ -198,5 +225,5 @@ def invariant_findings(pulls: Sequence[float], ratios: Mapping[str, Sequence[flo
                        f"(|F_p|/|F_a| = {r[0]:.4f} at |D_t| = {pulls[0]:.3g})")
         else:
             out.append(f"{name}: the forces agree within {tol:.0%} at small pulls (|F_p|/|F_a| = {r[0]:.4f} at "
-                       f"|D_t| = {pulls[0]:.3g}) and part from |D_t| = {pulls[off[0]]:.3g} on")
+                       f"|D_t| = {pulls[0]:.3g}) and part from |D_t| = {pulls[off[0]]:.3g}{share(pulls[off[0]])} on")
     return out

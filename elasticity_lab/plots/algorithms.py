@@ -40,14 +40,18 @@ def calibration_figure(calibration: pd.DataFrame, lrs: Mapping[str, float], targ
     means = calibration.groupby(["algorithm", "lr"], sort=False)[["rule", "kl"]].mean().reset_index()
     for a in algs:
         g = means[means["algorithm"] == a].sort_values("lr")
-        chosen = g[np.isclose(g["lr"], lrs.get(a, np.nan))]
+        # the chosen rate is interpolated in log(rate) between two rates of the grid: circle it where the curve passes
+        lr = float(lrs.get(a, np.nan))
+        inside = bool(len(g)) and np.isfinite(lr) and g["lr"].min() <= lr <= g["lr"].max()
+        chosen = pd.DataFrame({"lr": [lr] if inside else [],
+                               **{m: [float(np.interp(np.log(lr), np.log(g["lr"]), g[m]))] if inside else [] for m in ("rule", "kl")}})
         for col, metric in ((1, "rule"), (2, "kl")):
             fig.add_trace(go.Scatter(x=g["lr"], y=g[metric], mode="lines+markers", line=dict(color=colors[a]), name=_label(a),
                                      legendgroup=a, showlegend=col == 1,
                                      hovertemplate=f"{_label(a)}<br>lr = %{{x:.1e}}<br>{metric} = %{{y:.3f}}<extra></extra>"), row=1, col=col)
             fig.add_trace(go.Scatter(x=chosen["lr"], y=chosen[metric], mode="markers", legendgroup=a, showlegend=False,
                                      marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(color=colors[a], width=2)),
-                                     hovertemplate=f"{_label(a)}: chosen rate %{{x:.1e}}<extra></extra>"), row=1, col=col)
+                                     hovertemplate=f"{_label(a)}: chosen rate %{{x:.3g}} (on the line between the grid's rates)<extra></extra>"), row=1, col=col)
     fig.add_hline(y=target, line_dash="dash", line_color="black", row=1, col=1)
     fig.update_xaxes(type="log", title="stage-1 learning rate")
     fig.update_yaxes(range=[-0.03, 1.03], row=1, col=1)
@@ -113,6 +117,7 @@ def intervals_figure(verdicts: pd.DataFrame, *, title: str | None = None) -> go.
 
 def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The verdict rows for display: the interval as text (``not run`` / ``undecided``, never NaN), the margin, the verdict."""
+    from elasticity_lab.experiments.algorithms.verdicts import against_controls
     from elasticity_lab.experiments.stats import Interval
 
     def interval(r: pd.Series) -> str:
@@ -128,4 +133,4 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
         "finding": verdicts["finding"], "algorithm": verdicts["algorithm"], "base": verdicts["base_kind"],
         "statistic": verdicts["statistic"], "estimate [95 % interval]": verdicts.apply(interval, axis=1),
         "margin": [f"{m:g}" if np.isfinite(m) else "" for m in verdicts["margin"].astype(float)],
-        "verdict": verdicts["verdict"], "against its controls": verdicts["survives_controls"].fillna("")})
+        "verdict": verdicts["verdict"], "against its controls": [against_controls(r) for _, r in verdicts.iterrows()]})

@@ -167,6 +167,9 @@ def absolute_slopes_figure(ks: np.ndarray, slopes: dict[str, dict[str, np.ndarra
     return styled(fig, title=title, height=500)
 
 
+BENDS_AXIS = (-2.0, 3.0)  # the bends figure's y axis where a curve runs beyond it
+
+
 def ratio_bends(ls: np.ndarray, curves: dict[str, np.ndarray], *, title: str | None = None) -> go.Figure:
     """Slope ratio ÷ k against l for several settings (depth, supports): where the theorem bends."""
     fig = go.Figure()
@@ -174,8 +177,14 @@ def ratio_bends(ls: np.ndarray, curves: dict[str, np.ndarray], *, title: str | N
     for i, (name, r) in enumerate(curves.items()):
         fig.add_scatter(x=ls, y=r, mode="lines", name=name, line=dict(color=palette[i % 7]))
     fig.add_hline(y=1.0, line_dash="dot", line_color="gray")
-    fig.update_layout(xaxis=dict(title="l = |D_t| / |D_a|", type="log"), yaxis=dict(title="slope ratio ÷ k"),
-                      legend=dict(orientation="h", y=-0.2))
+    yaxis = dict(title="slope ratio ÷ k")
+    values = np.concatenate([np.asarray(r, dtype=float).ravel() for r in curves.values()])
+    values = values[np.isfinite(values)]
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    if lo < BENDS_AXIS[0] or hi > BENDS_AXIS[1]:  # a ratio through a pole would squash every other curve into a line
+        yaxis = dict(title=f"slope ratio ÷ k (axis cut at {BENDS_AXIS[0]:g} and {BENDS_AXIS[1]:g})",
+                     range=[max(lo, BENDS_AXIS[0]) - 0.1, min(hi, BENDS_AXIS[1]) + 0.1])
+    fig.update_layout(xaxis=dict(title="l = |D_t| / |D_a|", type="log"), yaxis=yaxis, legend=dict(orientation="h", y=-0.2))
     return styled(fig, title=title, height=460)
 
 

@@ -24,12 +24,13 @@ from elasticity_lab.experiments.algorithms.config import (CONTROL_BASES, CONTROL
                                                           AlgorithmsConfig, base_spec, default_config)
 from elasticity_lab.experiments.algorithms.runs import (AlgorithmsResult, calibrate, calibrate_controls, choose_rates,
                                                         run_algorithms)
-from elasticity_lab.experiments.algorithms.verdicts import verdict_text, verdicts, within
+from elasticity_lab.experiments.algorithms.verdicts import (NOT_MEASURABLE, against_controls, control_calibration_text,
+                                                            verdict_text, verdicts, within)
 
 __all__ = [
     "ALGORITHMS", "AlignResult", "align", "default_align_config", "CURVE", "algorithm_table", "censored_log2",
     "curve_summary", "alignment_text", "rebound_text", "CONTROL_BASES", "DEFAULT_LR_GRID", "AlgorithmsConfig", "base_spec", "default_config",
-    "CONTROL_LR_GRID", "DEFAULT_HUB_MODEL", "HUB_LR_GRID", "AlgorithmsResult", "calibrate", "calibrate_controls", "choose_rates", "run_algorithms", "verdict_text", "verdicts", "within", "cli_result",
+    "CONTROL_LR_GRID", "DEFAULT_HUB_MODEL", "HUB_LR_GRID", "AlgorithmsResult", "calibrate", "calibrate_controls", "choose_rates", "run_algorithms", "NOT_MEASURABLE", "against_controls", "control_calibration_text", "verdict_text", "verdicts", "within", "cli_result",
 ]
 
 
@@ -44,4 +45,4 @@ def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
               "per_algorithm": algorithm_table(result.summary), "verdicts": result.verdicts}
     return jsonable({"experiment": "algorithms", "config": config.to_dict(), "lrs": result.lrs, "control_lrs": result.control_lrs,
                      "tables": {k: v.to_dict("records") for k, v in tables.items()},
-                     "summary": verdict_text(result.verdicts)})
+                     "summary": verdict_text(result.verdicts, result.control_calibration)})

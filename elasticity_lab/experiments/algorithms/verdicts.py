@@ -20,7 +20,7 @@ with known answers):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,9 @@ from elasticity_lab.experiments.algorithms.analysis import censored_log2
 from elasticity_lab.experiments.algorithms.config import AlgorithmsConfig
 from elasticity_lab.experiments.stats import (ABSENT, NOT_RUN, SHOWS, UNDECIDED, Interval, decide, difference_interval,
                                               mean_interval, survives)
+
+NOT_MEASURABLE = "not measurable here"
+"""A rebounds row's answer against its controls where it shows but no control was lifted enough to count."""
 
 COLUMNS = ["finding", "algorithm", "base_kind", "statistic", "estimate", "low", "high", "margin", "verdict", "survives_controls", "detail"]
 
@@ -91,7 +94,8 @@ def verdicts(summary: pd.DataFrame, config: AlgorithmsConfig) -> pd.DataFrame:
         counted = [d for k, (_, d, moved) in decisions.items() if k != "pretrained" and moved]
         left_out = [k for k, (_, _, moved) in decisions.items() if k != "pretrained" and not moved]
         controls = "; ".join(f"{k}: {d}" + (f" ({i.text()})" if i.finite else "")
-                             + ("" if m else f", not counted: stage 1 lifted it by {_gain(gains[k])}, less than {config.min_gain:g}")
+                             + (f", lifted by {_gain(gains[k])}" if m else
+                                f", not counted: stage 1 lifted it by {_gain(gains[k])}, less than {config.min_gain:g}")
                              for k, (i, d, m) in decisions.items() if k != "pretrained")
         rows.append(_row("rebounds", a, "pretrained", f"share of the gain undone after n = {config.n_align}", iv,
                          config.rebound_share, finding, survives(finding, counted),
@@ -137,34 +141,120 @@ def _combine(verdicts_: Sequence[str]) -> str:
     return SHOWS if all(v == SHOWS for v in run) and len(run) == len(verdicts_) else UNDECIDED
 
 
-def verdict_text(table: pd.DataFrame) -> str:
-    """The verdicts as Markdown sentences, generated from the rows so the prose cannot disagree with the numbers."""
+def against_controls(row: pd.Series | Mapping[str, Any]) -> str:
+    """A rebounds row's answer against its controls, as every table and sentence of the chapter shows it: ``not
+    measurable here`` where the finding shows and no control was lifted enough to count (there
+    :func:`~elasticity_lab.experiments.stats.survives` says undecided: nothing to set it against), otherwise the row's
+    ``survives_controls`` (``""`` where the row has none)."""
+    value = row.get("survives_controls", "")
+    value = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    if row.get("verdict") == SHOWS and value == UNDECIDED and "left out" in str(row.get("detail", "")):
+        return NOT_MEASURABLE
+    return value
+
+
+def _calibration_clause(control_calibration: pd.DataFrame | None, algorithms: Sequence[str]) -> str:
+    """What the controls' own calibration reached for ``algorithms`` (best gain over each control's own score and
+    its rate, and how far it moved the model), or ``""`` where the controls were not calibrated on their own."""
+    if control_calibration is None or not len(control_calibration):
+        return ""
+    parts = []
+    for a in algorithms:
+        g = control_calibration[control_calibration["algorithm"] == a]
+        if not len(g):
+            continue
+        means = g.groupby(["base_kind", "lr"], sort=False)[["rule", "kl", "base_rule"]].mean().reset_index()
+        means["gain"] = means["rule"] - means["base_rule"]
+        best = [f"{k} {r['gain']:+.3f} at {r['lr']:g}" for k, gk in means.groupby("base_kind", sort=False)
+                for r in [gk.loc[gk["gain"].idxmax()]]]
+        kl = float(means["kl"].max())
+        parts.append(f"{a}: {', '.join(best)}" + (f", though it moved them (KL to the base up to {kl:.2g} nats per token)"
+                                                  if kl > 1e-6 else ", and it left them unchanged (KL to the base 0)"))
+    if not parts:
+        return ""
+    return (" Nor did any rate of the controls' own grid on the calibration seed (the largest gain over each control's "
+            "own score, at its rate: " + "; ".join(parts) + "): calibrating a stage-1 rate for each control did not lift them.")
+
+
+def control_calibration_text(control_calibration: pd.DataFrame, control_lrs: Mapping[str, Mapping[str, float]],
+                             config: AlgorithmsConfig) -> str:
+    """What each control base's own calibration reached (Markdown, from the table, so it cannot disagree with it):
+    per control and algorithm, the best score over its grid against the control's own score, the rate used, and
+    where no rate lifted it by ``config.min_gain``, how far it moved the model. ``""`` where no control was calibrated."""
+    if control_calibration is None or not len(control_calibration):
+        return ""
+    seeds = ", ".join(str(s) for s in sorted(set(control_calibration["seed"])))
+    lines = []
+    for kind, g in control_calibration.groupby("base_kind", sort=False):
+        means = g.groupby(["algorithm", "lr"], sort=False)[["rule", "kl", "base_rule"]].mean().reset_index()
+        own = float(means["base_rule"].mean())
+        parts, unlifted = [], []
+        for a, ga in means.groupby("algorithm", sort=False):
+            best = ga.loc[ga["rule"].idxmax()]
+            chosen = control_lrs.get(str(kind), {}).get(str(a))
+            used = f", rate used {chosen:.3g}" if chosen is not None else ""
+            if best["rule"] - own >= config.min_gain:
+                reach = "reached the target" if best["rule"] >= config.target else "short of the target"
+                parts.append(f"{a} up to {best['rule']:.2f} at {best['lr']:g} ({reach}){used}")
+            else:
+                kl = float(ga["kl"].max())
+                moved = f"KL to the base up to {kl:.2g} nats per token" if kl > 1e-6 else "KL to the base 0: it did not change the model"
+                parts.append(f"{a} at most {best['rule']:.2f} ({moved}){used}")
+                unlifted.append(str(a))
+        grid = sorted(set(g["lr"]))
+        lines.append(f"- **{kind}** (its own score {own:.2f}; rates {', '.join(f'{lr:g}' for lr in grid)}): " + "; ".join(parts)
+                     + (f". No rate of the grid lifted it by {config.min_gain:g} for {', '.join(unlifted)}." if unlifted else "."))
+    return (f"Each control's own calibration (seed {seeds}; the aligned score each algorithm reached at its best rate, "
+            f"aiming at {config.target:g}):\n\n" + "\n".join(lines)
+            + f"\n\nThe rate used is chosen from these scores as for the pre-trained base, even where none is near the target. "
+            f"Whether a control counts in the verdicts is decided on the study's own seeds: its curves are left out where "
+            f"stage 1 lifted it by less than {config.min_gain:g} on average there.")
+
+
+def verdict_text(table: pd.DataFrame, control_calibration: pd.DataFrame | None = None) -> str:
+    """The verdicts as Markdown sentences, generated from the rows so the prose cannot disagree with the numbers.
+
+    ``control_calibration`` (the study's :attr:`AlgorithmsResult.control_calibration`, where each control base was
+    calibrated on its own) lets the text say what the controls' own rates reached where no control counts."""
     out = []
     ind = table[table["finding"] == "the rebound is independent of the alignment algorithm"]
     if len(ind):
         out.append(f"**The rebound is independent of the alignment algorithm:** {ind['verdict'].iloc[0]} "
                    f"(every algorithm compared with SFT: {ind['detail'].iloc[0] or 'no other algorithm run'}).")
     reb = table[(table["finding"] == "rebounds") & (table["base_kind"] == "pretrained")]
-    uncontrolled = [str(r["algorithm"]) for _, r in reb.iterrows()
-                    if r["verdict"] == SHOWS and r["survives_controls"] == UNDECIDED and "left out" in str(r["detail"])]
+    uncontrolled = [str(r["algorithm"]) for _, r in reb.iterrows() if against_controls(r) == NOT_MEASURABLE]
     for _, r in reb.iterrows():
         iv = Interval(r["estimate"], r["low"], r["high"], n=1 if np.isfinite(r["estimate"]) else 0)
         share = f", share {iv.text()}" if iv.finite else " (stage 1 lifted nothing to undo)"
-        against = ("not measurable here: no control was lifted enough to count" if str(r["algorithm"]) in uncontrolled
-                   else str(r["survives_controls"]))
+        against = against_controls(r) + (": no control was lifted enough to count" if str(r["algorithm"]) in uncontrolled else "")
         out.append(f"**{r['algorithm']} rebounds** (more than {r['margin']:.0%} of the gain undone): {r['verdict']}{share}; "
                    f"against its controls: {against} ({r['detail']}).")
     if uncontrolled:
         over = [str(r["algorithm"]) for _, r in reb.iterrows() if np.isfinite(r["estimate"]) and r["estimate"] > 1]
+        calibrated = _calibration_clause(control_calibration, uncontrolled)
         out.append(f"**Against the controls, not measurable here** ({', '.join(uncontrolled)}): stage 1 lifted neither control base "
                    "by enough to count (the gains are in the rows above), so there is no rebound on a base without a "
-                   "pre-trained distribution to set these against. The rebound on the pre-trained base may then come from "
+                   "pre-trained distribution to set these against." + calibrated + " The rebound on the pre-trained base may then come from "
                    "stage 2 itself, fine-tuning on the unaligned answers, which moves any model it can move, elastic or not"
                    + (f"; for {', '.join(over)} more than the whole gain was undone, so the score ended below the base's own "
                       "level rather than settling at it" if over else "")
-                   + ". What would test it: control bases lifted as high as the pre-trained base before stage 2 (more steps, "
-                   "or a stage-1 rate of their own where the study did not calibrate one), so that their rebound can be "
-                   "timed the same way.")
+                   + ". What would test it: control bases lifted as high as the pre-trained base before stage 2 ("
+                   + ("more than one epoch of stage 1, or rates beyond the controls' grid" if calibrated else
+                      "more steps, or a stage-1 rate of their own: `AlgorithmsConfig.control_lr_grid`")
+                   + "), so that their rebound can be timed the same way.")
+    failed = [str(r["algorithm"]) for _, r in reb.iterrows() if against_controls(r) == "does not survive"]
+    if failed:
+        share = float(reb["margin"].iloc[0])
+        out.append(f"**Does not survive its controls** ({', '.join(failed)}): the same algorithm on a control base, one without a "
+                   f"pre-trained distribution that stage 1 lifted enough to count, also lost more than {share:.0%} of its gain in "
+                   "the same stage 2 (the rows above). A rebound that a base with nothing to spring back to shows too cannot be "
+                   "credited to the pre-trained distribution: here stage 2 undoes this alignment on a base with little or no "
+                   "pre-training too.")
+    kept = [str(r["algorithm"]) for _, r in reb.iterrows() if against_controls(r) == "survives"]
+    if kept:
+        out.append(f"**Survives its controls** ({', '.join(kept)}): no control base that stage 1 lifted enough to count shows "
+                   "the same rebound (each control that counts does not show it or is undecided), so of the bases measured "
+                   "only the pre-trained one shows it.")
     m = table[table["finding"] == "matched alignment"]
     unmatched = [str(a) for a in m.loc[m["verdict"] != SHOWS, "algorithm"]]
     if len(ind) and unmatched:

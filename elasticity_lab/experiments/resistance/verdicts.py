@@ -299,7 +299,11 @@ def world_order(table: pd.DataFrame, rate_of: dict[str, float], *, answer_modes:
             rows.append({"metric": metric, "answer_mode": mode,
                          "difference": f"refusal {rate_of[lo_b]:.0%} − refusal {rate_of[hi_b]:.0%}",
                          "gap difference": text, "prediction": word})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    lift = stage1_lift(table).groupby("base")["lift"].mean() if len(table) else pd.Series(dtype=float)
+    # the premise (stage 1 moved the lowest-rate world further than the highest-rate one), for world_prose
+    out.attrs["lift"] = {f"refusal {rate_of[b]:.0%}": float(lift.get(b, math.nan)) for b in (lo_b, hi_b)}
+    return out
 
 
 def world_prose(order: pd.DataFrame) -> str:
@@ -308,10 +312,19 @@ def world_prose(order: pd.DataFrame) -> str:
         return "The base-rate control was not run."
     shown = order[order["prediction"] == SHOWS]
     against = order[order["prediction"] == ABSENT]
+
+    def listed(rows: pd.DataFrame) -> str:  # each count is followed by the versions it counts
+        return (" (" + "; ".join(f"{METRIC_WORDS.get(m, m)}, {a} answers {x}" for m, a, x in
+                                 zip(rows["metric"], rows["answer_mode"], rows["gap difference"])) + ")") if len(rows) else ""
+
     words = (f"The prediction (a larger inverse advantage in the world stage 1 moved furthest: {order['difference'].iloc[0]} "
-             f"below 0) shows in {len(shown)} of {len(order)} versions (metric × answer mode), goes the other way in "
-             f"{len(against)}, and is undecided or not run in the rest")
-    listed = "; ".join(f"{METRIC_WORDS.get(m, m)}, {a} answers {x}" for m, a, x in
-                       zip(pd.concat([shown, against])["metric"], pd.concat([shown, against])["answer_mode"],
-                           pd.concat([shown, against])["gap difference"]))
-    return words + (f" ({listed})." if listed else ".")
+             f"below 0) shows in {len(shown)} of {len(order)} versions (metric × answer mode){listed(shown)}, goes the other "
+             f"way in {len(against)}{listed(against)}, and is undecided or not run in the rest.")
+    lift = order.attrs.get("lift", {})
+    if len(lift) == 2 and all(math.isfinite(v) for v in lift.values()):
+        (lo, lo_lift), (hi, hi_lift) = lift.items()
+        moved = f"stage 1 lifted the aligned share by {lo_lift:+.2f} in the {lo} world and by {hi_lift:+.2f} in the {hi} world"
+        words += (f" Its premise holds: {moved}." if lo_lift > hi_lift else
+                  f" **Its premise fails here**: {moved}, so the {lo} world is not the one moved furthest and the "
+                  "prediction tests nothing.")
+    return words

@@ -22,7 +22,7 @@ from elasticity_lab.experiments.scale.config import (AXES, ELASTIC_DIRECTION, HE
                                                      ScaleConfig, default_config)
 from elasticity_lab.experiments.scale.runs import Point, plan, pretraining_table, run_scale
 from elasticity_lab.experiments.scale.shipped import gpu_results_sentence, ship, shipped_results
-from elasticity_lab.experiments.scale.verdicts import headline, synthetic_measures, verdict_text, verdicts
+from elasticity_lab.experiments.scale.verdicts import headline, synthetic_measures, verdict_table, verdict_text, verdicts
 
 
 def tidy_table(result: ScaleResult) -> Any:
@@ -44,5 +44,5 @@ def cli_result(scale: str, n_seeds: int | None = None) -> dict[str, Any]:
 __all__ = [
     "POINT", "ScaleResult", "curve_measures", "learnt_table", "learnt_text", "sweep_table", "wide_table", "AXES", "ELASTIC_DIRECTION", "HEADLINE_MEASURE",
     "MEASURES", "SCALE_PRESETS", "ScaleConfig", "default_config", "Point", "plan", "pretraining_table", "run_scale", "gpu_results_sentence",
-    "ship", "shipped_results", "headline", "synthetic_measures", "verdict_text", "verdicts", "tidy_table", "cli_result",
+    "ship", "shipped_results", "headline", "synthetic_measures", "verdict_table", "verdict_text", "verdicts", "tidy_table", "cli_result",
 ]

@@ -165,7 +165,8 @@ def _not_measurable(r: Any, measures: pd.DataFrame | None) -> str:
 
 
 def _num(v: float) -> str:
-    return f"{v:.2g}" if abs(v) < 0.01 else f"{v:.2f}"
+    """Two significant figures below 1 (0.035, not 0.04 beside 0.0036), two decimals above."""
+    return f"{v:.2g}" if abs(v) < 1 else f"{v:.2f}"
 
 
 def _control_words(r: Any) -> str:
@@ -176,6 +177,29 @@ def _control_words(r: Any) -> str:
                 r["controls_moved"].split("; "))
     return "; ".join(f"on the {name} there is none to compare ({moved})" if finding == NOT_RUN else
                      f"on the {name} it is {text} ({finding}; {moved})" for name, text, finding, moved in parts)
+
+
+def verdict_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The verdict rows for display, in the words of :func:`verdict_text`: a claim with no trend to measure reads
+    ``not measurable here`` (as in the prose, not ``not run``), and each control is named beside its trend once."""
+    def word(v: str) -> str:
+        return "not measurable here" if v == NOT_RUN else v
+
+    def controls(r: Any) -> str:
+        if not r["controls"]:
+            return "no control was run"
+        parts = list(zip(r["controls"].split("; "), r["control_trend_text"].split("; "), r["control_finding"].split("; ")))
+        if all(f == NOT_RUN for _, _, f in parts):
+            return "no trend on any control (no seed has three curves that stage 1 moved)"
+        return "; ".join(f"{name}: " + ("no trend" if f == NOT_RUN else f"{text} ({f})") for name, text, f in parts)
+
+    return pd.DataFrame({
+        "axis": rows["axis"], "measure": rows["measure"],
+        "trend on the pre-trained bases": [t if f != NOT_RUN else "no trend (no seed has three curves that stage 1 moved)"
+                                           for t, f in zip(rows["trend_text"], rows["finding"])],
+        "finding": [word(f) for f in rows["finding"]],
+        "on the controls": [controls(r) for _, r in rows.iterrows()],
+        "verdict": [word(v) for v in rows["verdict"]]})
 
 
 def _finding_words(finding: str) -> str:
