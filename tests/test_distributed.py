@@ -125,6 +125,9 @@ def test_fsdp_memory_arithmetic() -> None:
     assert rm.fsdp_memory(n, 8, stored="fp32")["peak"] > 80 >= rm.fsdp_memory(n, 8, stored="bf16")["peak"]
     line = rm.fsdp_memory_sentence("13B", n, 8, 80)
     assert "which fits a card of 80 GB" in line and "(does not fit)" in line and "nan" not in line
+    assert "at most 58.5 GB a card" in line, "a peak of 58.5 GB is not 'at most 58'"
+    assert "would peak at 136.5 GB a card (does not fit)" in line
+    assert "would peak at 70.8 GB a card (fits)" in rm.fsdp_memory_sentence("7B", rm.PARAMS["meta-llama/Llama-2-7b-hf"], 8, 80)
     for bad, match in (({"stored": "fp16"}, "stored="), ({"cards": 0}, "cards="), ({"parameters": -1.0}, "parameters="),
                        ({"kept": -1}, "kept=")):
         kw = {"parameters": 1e9, "cards": 2, **bad}
@@ -296,3 +299,63 @@ def test_two_fsdp_processes_run_the_standins_like_one(tmp_path) -> None:
         print(f"{name}: largest gap {max((g for g in gaps.values() if not math.isnan(g)), default=0.0):.2g}")
         for c, gap in gaps.items():
             assert math.isnan(gap) or gap <= FSDP_TOLERANCE, f"{name}.{c} differs by {gap:.2g} between 1 and 2 FSDP processes"
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_gathering_holds_one_full_fp32_tensor_at_a_time(monkeypatch) -> None:
+    """The memory arithmetic (``fsdp_memory``'s gathering phase: the base, the weight shards, the plain copy) holds only
+    if :func:`distributed.gathered` never holds the whole model in fp32: each full tensor is cast to the plain dtype
+    before the next is gathered. A one-rank gloo group on the CPU, a bf16 tiny Llama with tied embeddings sharded as
+    :func:`distributed.shard` does (fp32 shards): the plain copy comes back in bf16, equal to the shards, tied, and
+    at most one gathered fp32 tensor is alive at any time (a full fp32 state dict would keep all of them)."""
+    import weakref
+
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import DTensor
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    try:
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                             num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True))
+        model = model.to(torch.bfloat16)
+        expected = {n: t.clone() for n, t in model.state_dict().items()}
+        skeleton = distributed.meta_twin(model)
+        mesh = init_device_mesh("cpu", (1,))
+        for layer in model.model.layers:
+            for p in layer.parameters():
+                p.data = p.data.float()
+            fully_shard(layer, mesh=mesh)
+        for p in model.parameters():
+            p.data = p.data.float()
+        fully_shard(model, mesh=mesh)
+
+        alive: list = []
+        most = [0]
+        real = DTensor.full_tensor
+
+        def counting(self, *args, **kwargs):
+            out = real(self, *args, **kwargs)
+            if out.dtype == torch.float32:
+                alive.append(weakref.ref(out))
+                most[0] = max(most[0], sum(r() is not None for r in alive))
+            return out
+
+        monkeypatch.setattr(DTensor, "full_tensor", counting)
+        plain = distributed.gathered(model, skeleton)
+        assert len(alive) >= 10, "every weight gathered through full_tensor"
+        assert most[0] == 1, f"{most[0]} gathered fp32 tensors alive at once; the memory arithmetic allows one"
+        assert all(p.dtype == torch.bfloat16 and not isinstance(p, DTensor) for p in plain.parameters())
+        assert plain.lm_head.weight is plain.model.embed_tokens.weight, "tied weights stay tied"
+        got = plain.state_dict()
+        assert all(torch.equal(got[n], t) for n, t in expected.items() if t.is_floating_point())
+    finally:
+        dist.destroy_process_group()

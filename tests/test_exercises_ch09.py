@@ -51,3 +51,22 @@ def test_area_over_start_applied_to_a_lifted_baseline(capsys) -> None:
     assert ch09.check_area_over_start(solutions.area_over_start, curves=curves).passed
     out = capsys.readouterr().out
     assert "Δ (area ÷ start) +0.000" in out and "Δ area +0." in out
+
+
+def test_lift_sentence_says_only_what_the_control_measured() -> None:
+    assert "area ÷ start does not move" in ch09.lift_sentence(0.044, -1e-17)
+    moved = ch09.lift_sentence(0.044, 0.03)
+    assert "does not move" not in moved and "+0.030" in moved
+    small = ch09.lift_sentence(0.004, 0.0)
+    assert "look like protection" not in small and "fools neither measure" in small
+    assert "could not be measured" in ch09.lift_sentence(0.044, float("nan"))
+
+
+def test_lifted_baseline_skips_curves_that_cannot_be_lifted(capsys) -> None:
+    import pandas as pd
+
+    curves = pd.DataFrame([{"mitigation": "none", "seed": s, "n": n, "rule": y}
+                           for s, top in ((0, 0.6), (1, 0.97)) for n, y in zip((0, 16, 32), (top, 0.3, 0.15))])
+    assert ch09.check_area_over_start(solutions.area_over_start, curves=curves).passed
+    out = capsys.readouterr().out
+    assert "(1 seed whose" in out and "-0.000" not in out

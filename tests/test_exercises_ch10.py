@@ -37,3 +37,14 @@ def test_saturated_applied_to_drops(capsys) -> None:
     out = capsys.readouterr().out
     assert "step1: start 0.999999999" in out and "2 of 2 curves saturated" in out
     assert "+1.00 (mean of 2 seeds) over every curve; not measurable (too few curves) over the unsaturated ones" in out
+
+
+def test_saturated_is_about_the_bound_not_a_small_drop() -> None:
+    no_drop = lambda s, a, r: abs(s - a) < r  # noqa: E731  (a flat curve in the middle is not saturated)
+    assert "room to move" in ch10.check_saturated(no_drop)
+
+
+def test_saturation_lesson_says_only_what_was_counted() -> None:
+    assert "rounding residue" in ch10.saturation_lesson(6, 8) and "6 of 8" in ch10.saturation_lesson(6, 8)
+    none = ch10.saturation_lesson(0, 8)
+    assert "None of the 8 curves" in none and "rounding residue" not in none

@@ -282,6 +282,24 @@ def test_steps_text_credits_steps_or_data_from_the_contrast() -> None:
     assert "not run" in mi.steps_text(v[v["family"] != "contrast"])
 
 
+def test_steps_text_credits_no_steps_when_the_data_condition_has_no_gain() -> None:
+    flat = _per({"data ×10": (0.0, 0.0, 0.0), "repeat ×10": (0.0, 0.0, 0.0)}, noise=0.001)
+    v = mi.verdict_table(mi.summary_table(flat), mi.default_config("smoke"), flat)
+    text = mi.steps_text(v)
+    assert "no gain for the data or the steps to explain" in text and "comes from its extra alignment steps" not in text
+
+
+def test_steps_text_credits_neither_when_the_contrast_is_undecided() -> None:
+    # the data adds 0.05 on average but the seeds scatter by 0.1: the contrast includes 0 and a gain that matters,
+    # so the text must not credit the steps alone (nor the data)
+    wide = _per({"data ×10": (0.25, 0.0, 0.0), "repeat ×10": (0.2, 0.0, 0.0)}, noise=0.1)
+    v = mi.verdict_table(mi.summary_table(wide), mi.default_config("smoke"), wide)
+    assert (v.loc[v["family"] == "contrast", "verdict"] == "undecided").all()
+    text = mi.steps_text(v)
+    assert "undecided at this scale" in text and "account for" not in text and "not from the extra data" not in text
+    assert "More data does more" not in text
+
+
 def test_theory_text_reads_measured_against_predicted_from_the_interval() -> None:
     row = {"mitigation": "none", "n_align": 32, "n_pretrain": 1000.0, "n_perturb": 128, "predicted_start": 0.21,
            "predicted_end": 0.2, "measured_start": 0.45, "n_align_needed_for_half": 900.0}

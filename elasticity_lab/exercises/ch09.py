@@ -100,14 +100,35 @@ def check_area_over_start(fn: Callable[[Sequence[float], Sequence[float]], float
             if y.max() <= 0:
                 continue
             factor = min(1.5, 0.95 / y.max())  # a higher start, the same fall in proportion, within [0, 1]
+            if factor <= 1.0:  # a curve already near 1 cannot be lifted
+                continue
             d_area.append(area_under_curve(g["n"], y * factor) - area_under_curve(g["n"], y))
             d_kept.append(float(fn(g["n"], y * factor)) - float(fn(g["n"], y)))
         if d_area:
             kept = [k for k in d_kept if math.isfinite(k)]
-            kept_text = f"{np.mean(kept):+.3f}" if kept else "not measurable (the starts are too low)"
+            kept_text = f"{round(float(np.mean(kept)), 3) + 0.0:+.3f}" if kept else "not measurable (the starts are too low)"
             print(f"\nA control that protects nothing: the baseline's own curve, lifted to start higher and falling in the same "
-                  f"proportion ({len(d_area)} seed{'s' if len(d_area) > 1 else ''} whose baseline curve is above 0). Against the baseline: Δ area {np.mean(d_area):+.3f} (the 'protection' of the "
-                  f"table above), Δ (area ÷ start) {kept_text}.")
-            print("A higher start alone makes Δ area look like protection; area ÷ start does not move. That is why the "
-                  "chapter judges a mitigation that changes the start a second time, relative to that start.")
+                  f"proportion ({len(d_area)} seed{'s' if len(d_area) > 1 else ''} whose baseline curve is above 0 and below 0.95). "
+                  f"Against the baseline: Δ area {np.mean(d_area):+.3f} (the 'protection' of the table above), "
+                  f"Δ (area ÷ start) {kept_text}.")
+            print(lift_sentence(float(np.mean(d_area)), float(np.mean(kept)) if kept else math.nan))
     return result
+
+
+def lift_sentence(d_area: float, d_kept: float, margin: float | None = None, tolerance: float = 5e-4) -> str:
+    """What exercise 9.4's control shows, from its two numbers: Δ area of the lifted baseline and Δ (area ÷ start);
+    ``margin``: the Δ area the chapter counts as mattering (the mitigation config's ``protection_margin``)."""
+    from elasticity_lab.experiments.mitigation.config import MitigationConfig
+
+    margin = MitigationConfig.protection_margin if margin is None else margin
+    if not math.isfinite(d_kept):
+        return ("Δ (area ÷ start) could not be measured here (the baseline starts too low), so this run cannot show which "
+                "measure a higher start fools.")
+    if d_area > margin and abs(d_kept) < tolerance:
+        return ("A higher start alone makes Δ area look like protection; area ÷ start does not move. That is why the "
+                "chapter judges a mitigation that changes the start a second time, relative to that start.")
+    if 0 <= d_area <= margin and abs(d_kept) < tolerance:
+        return (f"area ÷ start does not move, and Δ area moves by {d_area:+.3f}, less than the {margin:g} the chapter counts "
+                "as protection: at this scale the lift fools neither measure.")
+    return (f"Here the lift moved Δ area by {d_area:+.3f} and area ÷ start by {d_kept:+.3f}: compare them with the "
+            "mitigations' rows before reading either as protection.")

@@ -67,6 +67,9 @@ def check_saturated(fn: Callable[[float, float, float], bool], *, drops: pd.Data
             raise AssertionError("start 1.0, after 0.0: each score is at *a* bound, but not the same one; the curve fell all the "
                                  "way, which is no saturation")
         assert bool(f(0.9, 0.5, 1e-6)) is False, "start 0.9, after 0.5: not saturated"
+        if bool(f(0.5, 0.5 - 1e-9, 1e-6)):
+            raise AssertionError("start 0.5, after 0.5: no drop, but far from both bounds, so the curve had room to move and "
+                                 "simply did not; saturation is about the bound, not about a drop below the resolution")
         assert bool(f(1.0 - 1e-3, 1.0 - 2e-3, 1e-6)) is False, "within 1e-3 of 1 is not within the resolution 1e-6"
         assert bool(f(1.0 - 1e-3, 1.0 - 2e-3, 1e-2)) is True, "use the resolution you are given: within 1e-2 of 1 here"
 
@@ -90,7 +93,15 @@ def check_saturated(fn: Callable[[float, float, float], bool], *, drops: pd.Data
 
         print(f"Spearman correlation of the drop with pre-training steps: {trend(d)} over every curve; "
               f"{trend(d[~d['saturated']])} over the unsaturated ones.")
-        print("A rank correlation sees an order in drops far below the resolution as clearly as in real ones: where the curves are "
-              "saturated, any 'trend' in them is rounding residue, and it appears just as well in stand-ins that cannot "
-              "carry the paper's elasticity.")
+        print(saturation_lesson(int(d["saturated"].sum()), len(d)))
     return result
+
+
+def saturation_lesson(saturated: int, curves: int) -> str:
+    """The closing sentence of exercise 10.3's control, from how many of the axis's curves are saturated."""
+    if saturated == 0:
+        return (f"None of the {curves} curves is saturated: every drop here is a measured one, and the trend over every "
+                "curve is the trend over the unsaturated ones.")
+    return (f"{saturated} of {curves} curves are saturated. A rank correlation sees an order in drops far below the "
+            "resolution as clearly as in real ones: where the curves are saturated, any 'trend' in them is rounding "
+            "residue, and it appears just as well in stand-ins that cannot carry the paper's elasticity.")

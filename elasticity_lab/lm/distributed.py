@@ -236,13 +236,25 @@ def repoint(optimizer: Any, skeleton: Any, model: Any) -> None:
 
 def gathered(model: Any, skeleton: Any) -> Any:
     """A plain copy of the sharded ``model`` on every rank (all ranks call it together): its full parameters, in the
-    dtypes and on the device of the model before sharding, and its buffers."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    dtypes and on the device of the model before sharding, and its buffers.
 
-    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=False))
+    Gathered one tensor at a time, each cast to its plain dtype at once: the card holds the plain copy being built and
+    one full fp32 tensor beside the shards, never the whole model in fp32 (a full fp32 state dict would be 4 bytes a
+    parameter on every rank, 52 GB for a 13B model: the arithmetic of
+    :func:`elasticity_lab.experiments.realmodels.fsdp_memory` counts the plain copy alone)."""
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+    from torch.distributed.tensor import DTensor
+
+    sharded = get_model_state_dict(model)  # the shards (DTensors) under the plain model's names: nothing gathered yet
     plain = copy.deepcopy(skeleton)  # meta: nothing copied
     dtypes = {n: t.dtype for n, t in skeleton.state_dict(keep_vars=True).items()}
-    plain.load_state_dict({n: t.detach().to(dtypes.get(n, t.dtype)) for n, t in full.items()}, strict=False, assign=True)
+    state: dict[str, torch.Tensor] = {}
+    for name, value in sharded.items():  # the same order on every rank: each full_tensor() is a collective
+        full = value.full_tensor() if isinstance(value, DTensor) else value
+        state[name] = full.detach().to(dtypes.get(name, full.dtype))
+        del full
+    del sharded
+    plain.load_state_dict(state, strict=False, assign=True)
     for name, buf in model.named_buffers():  # not sharded by FSDP; non-persistent ones (rotary) are not in the state dict
         owner, _, leaf = name.rpartition(".")
         (plain.get_submodule(owner) if owner else plain)._buffers[leaf] = buf.detach().clone()

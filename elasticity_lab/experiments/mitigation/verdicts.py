@@ -110,12 +110,16 @@ def steps_text(verdicts: pd.DataFrame) -> str:
                 f"N_a examples trained for the same number of steps, gains {by.loc[second, 'protection']}. ")
         if c["verdict"] == STICKS:
             tail = f"More data does more than more steps: at fixed steps the data adds {c['protection']}."
-        elif c["verdict"] == NOT_STICK:
+        elif c["verdict"] == NOT_STICK and by.loc[first, "verdict"] == STICKS:
             tail = (f"At fixed steps the data adds {c['protection']}, nothing that matters: the gain of {first} comes "
                     "from its extra alignment steps, not from the extra data.")
+        elif c["verdict"] == NOT_STICK:
+            tail = (f"At fixed steps the data adds {c['protection']}, nothing that matters; {first} is not shown to protect "
+                    "at all here, so there is no gain for the data or the steps to explain.")
         elif c["verdict"] == UNDECIDED:
-            tail = (f"At fixed steps the data adds {c['protection']}, which includes no effect: no gain from the data "
-                    f"itself is shown, and the extra steps alone ({second}) account for the measured gain of {first}.")
+            tail = (f"At fixed steps the data adds {c['protection']}, which includes no effect and an effect that "
+                    f"matters: no gain from the data itself is shown, and none is ruled out, so how much of the gain of "
+                    f"{first} its extra steps explain is undecided at this scale.")
         else:
             tail = "The fixed-steps contrast was not run."
         lines.append(head + tail)

@@ -91,13 +91,15 @@ def fsdp_memory_sentence(model: str, parameters: float, cards: int, card_gb: flo
     """One sentence on ``model``'s peak GB a card under FSDP before (plain models kept in fp32) and now (in bf16),
     and whether each fits a card of ``card_gb``."""
     before, after = fsdp_memory(parameters, cards, stored="fp32"), fsdp_memory(parameters, cards, stored="bf16")
+    resist = fsdp_memory(parameters, cards, stored="bf16", kept=3)["peak"]
     fits = lambda gb: "fits" if gb <= card_gb else "does not fit"  # noqa: E731
-    return (f"{model}: {memory_per_card(parameters, 1, sharded=False):.0f} GB to fine-tune on one card; sharded over "
-            f"{cards} cards, at most {after['peak']:.0f} GB a card with the base kept in bf16 ({after['base']:.0f} GB, "
-            f"training state {after['training'] - after['base']:.0f} GB), which {fits(after['peak'])} a card of "
-            f"{card_gb:g} GB before activations; with the base kept in fp32 it would be {before['peak']:.0f} GB "
+    # one decimal: "at most 58 GB" for a peak of 58.5 would understate it
+    return (f"{model}: {memory_per_card(parameters, 1, sharded=False):.1f} GB to fine-tune on one card; sharded over "
+            f"{cards} cards, at most {after['peak']:.1f} GB a card with the base kept in bf16 ({after['base']:.1f} GB, "
+            f"training state {after['training'] - after['base']:.1f} GB), which {fits(after['peak'])} a card of "
+            f"{card_gb:g} GB before activations; with the base kept in fp32 it would be {before['peak']:.1f} GB "
             f"({fits(before['peak'])}). The resistance study, which keeps its three θ checkpoints whole on every rank "
-            f"too, would peak at {fsdp_memory(parameters, cards, stored='bf16', kept=3)['peak']:.0f} GB a card.")
+            f"too, would peak at {resist:.1f} GB a card ({fits(resist)}).")
 
 
 PAPER_SIZE_MODELS: tuple[str, ...] = ("meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-hf")
