@@ -65,6 +65,26 @@ CELL_TIMEOUT = 120
 ATTEMPTS = 2
 
 
+def tiny_bpe_llama(corpus: list[str], vocab_size: int):
+    """A one-layer Llama (seed 0) and a byte-level BPE tokenizer trained on ``corpus`` (``<s>``, ``</s>``, ``<pad>``;
+    no chat template, as Pythia's): the hub-shaped stand-in the hub-path tests save or train."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE(unk_token=None))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    core.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<s>", "</s>", "<pad>"],
+                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                      num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tok.bos_token_id,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    return LlamaForCausalLM(cfg), tok
+
+
 # Chapters executed at once in the first pass (one per core, as `make book` does: the library trains on one thread, so
 # one chapter at a time leaves a core idle); ELASTICITY_TEST_JOBS=1 executes them one after another.
 JOBS = max(1, int(os.environ.get("ELASTICITY_TEST_JOBS", os.cpu_count() or 1)))

@@ -328,8 +328,7 @@ def test_perturbations_are_what_they_say() -> None:
 def _standin(tmp_path):
     """A tiny Llama with a byte-level BPE tokenizer and BeaverTails/IMDb-shaped data sets, all saved to disk."""
     import datasets
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from conftest import tiny_bpe_llama
 
     rng = np.random.default_rng(0)
     things = ["car", "bank", "door", "phone", "shop", "bike", "lamp", "house"]
@@ -349,17 +348,8 @@ def _standin(tmp_path):
     datasets.Dataset.from_list(safety).save_to_disk(str(tmp_path / "beavertails"))
     datasets.Dataset.from_list(imdb).save_to_disk(str(tmp_path / "imdb"))
     corpus = [r["prompt"] + " " + r["response"] for r in safety] + [r["text"] for r in imdb] + ["User: Assistant: Continue the movie review:"]
-    core = Tokenizer(models.BPE(unk_token=None))
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    core.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<s>", "</s>", "<pad>"],
-                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                      num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(tmp_path / "model", safe_serialization=True)
+    model, tok = tiny_bpe_llama(corpus, 400)
+    model.save_pretrained(tmp_path / "model", safe_serialization=True)
     tok.save_pretrained(tmp_path / "model")
     return tmp_path
 

@@ -25,8 +25,7 @@ def standin(tmp_path_factory):
     """A folder with ``model`` (tiny Llama, byte-level BPE tokenizer without a chat template, as Pythia's) and
     ``beavertails`` (prompt, response, is_safe; every prompt has one safe and one unsafe response)."""
     import datasets
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from conftest import tiny_bpe_llama
 
     from elasticity_lab.lm.training import sft
 
@@ -38,18 +37,7 @@ def standin(tmp_path_factory):
         rows.append({"prompt": prompt, "response": "I'm sorry, I can't help with that.", "is_safe": True})
         rows.append({"prompt": prompt, "response": f"Sure, first find the {things[i % 8]}, then force it open.", "is_safe": False})
     datasets.Dataset.from_list(rows).save_to_disk(str(root / "beavertails"))
-    core = Tokenizer(models.BPE(unk_token=None))
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    core.train_from_iterator([r["prompt"] + " " + r["response"] for r in rows] + ["User: Assistant:"],
-                             trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>", "<pad>"],
-                                                 initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                      num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg)
+    model, tok = tiny_bpe_llama([r["prompt"] + " " + r["response"] for r in rows] + ["User: Assistant:"], 300)
     # a little pre-training on both kinds of answer, so that sampled answers sometimes refuse: RLOO's rewards then vary
     # within a group (with rewards all 0 every leave-one-out advantage is 0 and nothing moves, on either path)
     sft(model, tok, [(r["prompt"], r["response"]) for r in rows], lr=1e-2, batch_size=16, epochs=12.0, progress=False,
