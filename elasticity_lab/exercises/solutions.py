@@ -223,13 +223,11 @@ def protection_verdict(low: float, high: float, margin: float) -> str:
 
 def area_over_start(n: list[float], y: list[float]) -> float:
     """Exercise 9.4: the area under the curve (exercise 9.1) divided by the curve's start; nan where the start is at
-    most MIN_START (0.05), where the ratio would be noise."""
-    order = np.argsort(np.asarray(n, dtype=float))
-    n_, y_ = np.asarray(n, dtype=float)[order], np.asarray(y, dtype=float)[order]
-    if y_[0] <= 0.05:
-        return math.nan
-    area = float(np.sum((y_[1:] + y_[:-1]) / 2 * np.diff(n_)) / (n_[-1] - n_[0]))
-    return area / float(y_[0])
+    most MIN_START (0.05), where the ratio would be noise: the library's ``kept_share`` of its ``area_under_curve``."""
+    from elasticity_lab.experiments.mitigation.analysis import area_under_curve, kept_share
+
+    start = float(np.asarray(y, dtype=float)[np.argsort(np.asarray(n, dtype=float))][0])
+    return kept_share(area_under_curve(n, y), start)
 
 
 # Chapter 10
